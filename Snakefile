@@ -1,0 +1,28 @@
+# rankvideo-workflow: RANKVIDEO, a reasoning reranker for text-to-video retrieval.
+# Table of contents only: the rules live in rules/, their Python helpers in rules/common.smk.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/demo_data.smk"
+include: "rules/tiny_models.smk"
+include: "rules/extract.smk"
+include: "rules/rerank.smk"
+include: "rules/evaluate.smk"
+include: "rules/plots.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.evaluate.output.table,
+        rules.plots.output.ndcg,
+        rules.plots.output.ecdf,

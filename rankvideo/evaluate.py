@@ -1,0 +1,183 @@
+"""nDCG and recall of first-stage and reranked runs, through pytrec_eval.
+
+Cascade reranking: a system reorders the first stage's top `depth` documents of
+each query by its score; documents below `depth` keep their first-stage order
+after them. Ties are broken explicitly (higher score, then better first-stage
+rank, then doc id) and the final order is handed to pytrec_eval as rank-based
+scores, so its own tie handling never matters. Judged queries that a run lacks
+count as zero (trec_eval -c), and how many there were is written down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytrec_eval
+
+from rankvideo import formats
+
+log = logging.getLogger(__name__)
+
+CUTOFFS = (5, 10, 20, 50, 100)
+FIRST_STAGE = "first_stage"
+
+
+def read_scores(path, field: str) -> dict[str, dict[str, float]]:
+    """{query: {doc: score}} from reranked JSON lines (`field`) or a run file."""
+    if Path(path).suffix != ".jsonl":
+        return formats.read_run(path)
+    run: dict[str, dict[str, float]] = {}
+    for number, r in formats.read_jsonl(path, ("query_id", "doc_id", field)):
+        if not isinstance(r[field], (int, float)):
+            raise formats.FormatError(path, number, f"{field} {r[field]!r} is not a number")
+        run.setdefault(r["query_id"], {})[r["doc_id"]] = float(r[field])
+    return run
+
+
+def cascade(
+    first_stage: dict[str, float], scores: dict[str, float] | None, depth: int, where: str
+) -> list[str]:
+    """Final ranking of one query: the reranked top `depth`, then the first-stage rest."""
+    order = formats.ranked(first_stage)
+    if scores is None:
+        return order
+    top = order[:depth]
+    missing = [d for d in top if d not in scores]
+    if missing:
+        raise ValueError(
+            f"{where}: no score for {len(missing)} top-{depth} candidates, e.g. {missing[:5]}"
+        )
+    rank = {d: i for i, d in enumerate(order)}
+    return formats.ranked({d: scores[d] for d in top}, rank) + order[depth:]
+
+
+def evaluate_run(qrels, rankings: dict[str, list[str]], cutoffs=CUTOFFS) -> pd.DataFrame:
+    """Per-query nDCG@k and recall@k; judged queries without a ranking score zero."""
+    measures = {f"ndcg_cut.{','.join(map(str, cutoffs))}", f"recall.{','.join(map(str, cutoffs))}"}
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, measures)
+    run = {
+        q: {d: float(len(docs) - i) for i, d in enumerate(docs)}
+        for q, docs in rankings.items()
+        if docs
+    }
+    results = evaluator.evaluate(run)
+    columns = [f"{m}@{k}" for m in ("ndcg", "recall") for k in cutoffs]
+    rows = []
+    for qid in sorted(qrels):
+        values = results.get(qid)
+        row = {"query_id": qid, "in_run": values is not None}
+        for m, name in (("ndcg", "ndcg_cut"), ("recall", "recall")):
+            for k in cutoffs:
+                row[f"{m}@{k}"] = values[f"{name}_{k}"] if values else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["query_id", "in_run", *columns])
+
+
+def evaluate(
+    qrels,
+    first_stage: dict[str, str],
+    reranked: dict[tuple[str, str], str],
+    depth: int,
+    score_field: str = "logit_delta",
+    eval_queries=None,
+    cutoffs=CUTOFFS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, per-query) tables for every retriever x system.
+
+    `first_stage` maps retriever -> run file; `reranked` maps (retriever, system)
+    -> reranked JSON lines or run file.
+    """
+    judged = formats.read_qrels(qrels)
+    if eval_queries is not None:
+        ids = (
+            formats.read_ids(eval_queries)
+            if isinstance(eval_queries, (str, Path))
+            else eval_queries
+        )
+        judged = {q: judged[q] for q in ids if q in judged}
+        unjudged = len(ids) - len(judged)
+        if unjudged:
+            log.warning("%d evaluation queries have no judgements and are not evaluated", unjudged)
+    if not judged:
+        raise ValueError("no judged queries to evaluate")
+    per_query = []
+    for retriever, run_path in first_stage.items():
+        first = formats.read_run(run_path)
+        systems = {FIRST_STAGE: None} | {
+            s: read_scores(p, score_field) for (r, s), p in reranked.items() if r == retriever
+        }
+        for system, scores in systems.items():
+            rankings = {
+                q: cascade(
+                    first[q],
+                    None if scores is None else scores.get(q, {}),
+                    depth,
+                    f"{retriever}/{system}/{q}",
+                )
+                for q in judged
+                if q in first
+            }
+            table = evaluate_run(judged, rankings, cutoffs)
+            table.insert(0, "system", system)
+            table.insert(0, "retriever", retriever)
+            per_query.append(table)
+    per_query = pd.concat(per_query, ignore_index=True)
+    metrics = [c for c in per_query.columns if "@" in c]
+    summary = per_query.groupby(["retriever", "system"], sort=False)[metrics].mean().reset_index()
+    counts = (
+        per_query.groupby(["retriever", "system"], sort=False)["in_run"]
+        .agg(["size", "sum"])
+        .reset_index()
+    )
+    summary.insert(2, "queries", counts["size"].to_numpy())
+    summary.insert(3, "missing_from_run", (counts["size"] - counts["sum"]).to_numpy())
+    base = summary[summary.system == FIRST_STAGE].set_index("retriever")["ndcg@10"]
+    summary["ndcg@10_change"] = summary["ndcg@10"] / summary["retriever"].map(base) - 1.0
+    for row in summary.itertuples():
+        if row.missing_from_run:
+            log.warning("%s/%s: %d judged queries missing from the run, counted as 0",
+                        row.retriever, row.system, row.missing_from_run)  # fmt: skip
+    return summary, per_query
+
+
+def write_tables(summary: pd.DataFrame, per_query: pd.DataFrame, table, per_query_table) -> None:
+    summary.to_csv(table, sep="\t", index=False, float_format="%.4f")
+    per_query.to_csv(per_query_table, sep="\t", index=False, float_format="%.4f")
+    log.info("\n%s", summary.to_string(index=False, float_format="%.4f"))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Evaluate reranked runs against the first stage.")
+    parser.add_argument("--pred-dir", required=True, help="folder of reranked <system>.jsonl files")
+    parser.add_argument(
+        "--first-stage", required=True, help="first-stage run {qid: {docid: score}}"
+    )
+    parser.add_argument("--qrels", required=True)
+    parser.add_argument("--depth", type=int, default=20, help="cascade depth (reranked top-k)")
+    parser.add_argument("--score-field", default="logit_delta", choices=["logit_delta", "p_yes"])
+    parser.add_argument("--queries", help="file of query ids to evaluate (default: all judged)")
+    parser.add_argument("--output", default=None, help="summary TSV (default: <pred-dir>/ndcg.tsv)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    retriever = Path(args.first_stage).name.split(".")[0]
+    predictions = sorted(Path(args.pred_dir).glob("*.jsonl"))
+    if not predictions:
+        parser.error(f"no <system>.jsonl files in {args.pred_dir}")
+    summary, per_query = evaluate(
+        args.qrels,
+        {retriever: args.first_stage},
+        {(retriever, p.stem): p for p in predictions},
+        args.depth,
+        args.score_field,
+        args.queries,
+    )
+    output = Path(args.output or Path(args.pred_dir) / "ndcg.tsv")
+    write_tables(summary, per_query, output, output.with_name(output.stem + "_per_query.tsv"))
+    print(summary.to_string(index=False, float_format="%.4f"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Figures of the evaluation: nDCG@10 per retriever x system, score ECDFs."""
+
+from __future__ import annotations
+
+import logging
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from rankvideo import formats  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def plot_ndcg(table, output, metric: str = "ndcg@10") -> None:
+    """Grouped bars: one group per retriever, one bar per system."""
+    summary = pd.read_csv(table, sep="\t")
+    wide = summary.pivot(index="retriever", columns="system", values=metric)
+    systems = list(dict.fromkeys(summary.system))  # table order: first_stage first
+    wide = wide[systems]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(wide) * max(1, len(systems)) / 2, 3.6))
+    width = 0.8 / len(systems)
+    x = np.arange(len(wide))
+    for i, system in enumerate(systems):
+        bars = ax.bar(x + i * width - 0.4 + width / 2, wide[system], width, label=system)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks(x, wide.index)
+    ax.set_ylabel(metric)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{metric} on the evaluation queries")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(output, dpi=150)
+    plt.close(fig)
+    log.info("wrote %s", output)
+
+
+def plot_score_ecdf(
+    reranked: dict[tuple[str, str], str], output, field: str = "logit_delta"
+) -> None:
+    """ECDF of the reranker's score per system, one panel per retriever."""
+    retrievers = list(dict.fromkeys(r for r, _ in reranked))
+    fig, axes = plt.subplots(1, len(retrievers), figsize=(4 * len(retrievers), 3.4), squeeze=False)
+    for ax, retriever in zip(axes[0], retrievers, strict=True):
+        for (r, system), path in reranked.items():
+            if r != retriever:
+                continue
+            values = np.sort([rec[field] for _, rec in formats.read_jsonl(path, (field,))])
+            ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post", label=system)
+        ax.set_title(retriever)
+        ax.set_xlabel(field)
+        ax.set_ylabel("fraction of pairs")
+        ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(output, dpi=150)
+    plt.close(fig)
+    log.info("wrote %s", output)
+
+
+def plot_all(table, reranked, ndcg_png, ecdf_png) -> None:
+    plot_ndcg(table, ndcg_png)
+    plot_score_ecdf(reranked, ecdf_png)

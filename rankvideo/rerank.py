@@ -1,0 +1,254 @@
+"""Rerank first-stage candidates: score every (query, video) pair with a VLM.
+
+The workflow splits the pairs into shards by video (each shard an independent
+job), then merges the shards into one file per retriever. Pairs are scored in
+video order, so each video is decoded once per shard. Scores are appended to
+`<output>.partial` as they come, so a crashed or stopped job resumes where it
+stopped; a video that cannot be decoded fails its pairs, the others are still
+scored and kept, and the job then fails naming every such video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import zlib
+from collections.abc import Iterable
+from itertools import groupby
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rankvideo import formats
+from rankvideo.video import VideoDecodeError, VideoSettings, load_video
+
+log = logging.getLogger(__name__)
+
+SCORE_FIELDS = ("logprob_yes", "logprob_no", "logit_delta", "p_yes")
+
+
+def shard_of(video_id: str, shards: int) -> int:
+    """Stable shard of a video (the same on every machine and Python run)."""
+    return zlib.crc32(video_id.encode()) % shards
+
+
+def candidate_pairs(candidate_maps: Iterable[dict[str, list[str]]]) -> list[tuple[str, str]]:
+    """The union of (video, query) pairs of several candidate maps, in video order."""
+    return sorted(
+        {(video, qid) for cmap in candidate_maps for video, qids in cmap.items() for qid in qids}
+    )
+
+
+def _resume(partial: Path) -> dict[tuple[str, str], dict]:
+    """Pairs scored by an earlier attempt; a line cut short by a crash is dropped."""
+    if not partial.exists():
+        return {}
+    text = partial.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        log.warning("%s: dropping the unfinished last line of an interrupted run", partial)
+        text = text[: text.rfind("\n") + 1]
+        partial.write_text(text, encoding="utf-8")
+    done = {}
+    for _, record in formats.read_jsonl(partial, ("query_id", "doc_id", *SCORE_FIELDS)):
+        done[(record["query_id"], record["doc_id"])] = record
+    log.info("resuming: %d pairs already scored in %s", len(done), partial)
+    return done
+
+
+def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[dict]:
+    """Score (video, query) pairs into `output` (JSON lines); returns the records."""
+    unknown_q = sorted({q for _, q in pairs} - set(queries))
+    unknown_v = sorted({v for v, _ in pairs} - set(manifest))
+    if unknown_q or unknown_v:
+        raise ValueError(
+            f"candidates name {len(unknown_q)} unknown queries {unknown_q[:5]} and "
+            f"{len(unknown_v)} videos without a file {unknown_v[:5]}"
+        )
+    output = Path(output)
+    partial = output.with_name(output.name + ".partial")
+    done = _resume(partial)
+    todo = [(v, q) for v, q in pairs if (q, v) not in done]
+    failed: dict[str, str] = {}
+    decodes = 0
+    batch: list[tuple[str, str, tuple]] = []
+
+    def flush(sink):
+        records = [
+            {"query_id": q, "doc_id": v, **score}
+            for (v, q, _), score in zip(
+                batch,
+                reranker.score_decoded([queries[q] for _, q, _ in batch], [x for *_, x in batch]),
+                strict=True,
+            )
+        ]
+        for record in records:
+            done[(record["query_id"], record["doc_id"])] = record
+        formats.append_jsonl(sink, records)
+        progress.update(len(batch))
+        batch.clear()
+
+    with (
+        open(partial, "a", encoding="utf-8") as sink,
+        tqdm(total=len(todo), unit="pair", desc="scoring", mininterval=5) as progress,
+    ):
+        for video, group in groupby(todo, key=lambda pair: pair[0]):
+            qids = [q for _, q in group]
+            try:
+                decoded = load_video(manifest[video], reranker.video)
+                decodes += 1
+            except VideoDecodeError as e:
+                failed[video] = str(e)
+                log.error("%s (%d pairs not scored)", e, len(qids))
+                progress.update(len(qids))
+                continue
+            for qid in qids:
+                batch.append((video, qid, decoded))
+                if len(batch) == reranker.batch_size:
+                    flush(sink)
+        if batch:
+            flush(sink)
+    log.info(
+        "scored %d pairs (%d resumed); %d videos decoded",
+        len(todo),
+        len(pairs) - len(todo),
+        decodes,
+    )
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} videos could not be decoded, their pairs are not scored "
+            f"(the {len(done)} scored pairs are kept in {partial}): "
+            + "; ".join(list(failed.values())[:10])
+        )
+    records = [done[(q, v)] for v, q in pairs]
+    formats.write_jsonl(output, records)
+    partial.unlink()
+    return records
+
+
+def load_reranker(
+    model: str, video: dict, template: str, batch_size: int, device="auto", dtype="auto"
+):
+    from rankvideo.scoring import VLMReranker
+
+    return VLMReranker(
+        model_path=model,
+        video=VideoSettings(**video),
+        template=template,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+    )
+
+
+def rerank_shard(
+    candidates: list,
+    queries,
+    manifest,
+    model: str,
+    output,
+    shard: int,
+    shards: int,
+    video: dict,
+    template: str = "chat",
+    batch_size: int = 8,
+    device: str = "auto",
+    dtype: str = "auto",
+) -> list[dict]:
+    """Score this shard's share of the union of the candidate maps."""
+    pairs = candidate_pairs(formats.read_candidates(c) for c in candidates)
+    mine = [(v, q) for v, q in pairs if shard_of(v, shards) == shard]
+    log.info("shard %d/%d: %d of %d pairs", shard, shards, len(mine), len(pairs))
+    reranker = load_reranker(model, video, template, batch_size, device, dtype)
+    return score_pairs(
+        reranker, mine, formats.read_queries(queries), formats.read_manifest(manifest), output
+    )
+
+
+def write_reranked(records: list[dict], jsonl, run, tag: str) -> None:
+    """Per-pair scores sorted by query and descending score, and the TREC run."""
+    by_query: dict[str, dict[str, dict]] = {}
+    for r in records:
+        by_query.setdefault(r["query_id"], {})[r["doc_id"]] = r
+    ordered = []
+    trec: dict[str, dict[str, float]] = {}
+    for qid in sorted(by_query):
+        scores = {d: r["logit_delta"] for d, r in by_query[qid].items()}
+        ordered += [by_query[qid][d] for d in formats.ranked(scores)]
+        trec[qid] = scores
+    formats.write_jsonl(jsonl, ordered)
+    formats.write_trec_run(run, trec, tag)
+
+
+def merge_shards(shards: list, candidates, jsonl, run, system: str) -> int:
+    """One retriever's pairs from the system's shards; every candidate must be scored."""
+    scored = {}
+    for path in shards:
+        for _, r in formats.read_jsonl(path, ("query_id", "doc_id", *SCORE_FIELDS)):
+            scored[(r["query_id"], r["doc_id"])] = r
+    wanted = [(q, v) for v, qids in formats.read_candidates(candidates).items() for q in qids]
+    missing = [pair for pair in wanted if pair not in scored]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} candidate pairs of {candidates} have no score, e.g. {missing[:5]}"
+        )
+    write_reranked([scored[p] for p in wanted], jsonl, run, system)
+    log.info("merged %d pairs of %s into %s", len(wanted), candidates, jsonl)
+    return len(wanted)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Rerank first-stage candidates with a Qwen-VL model."
+    )
+    parser.add_argument("--model", required=True, help="hub id or folder (from_pretrained)")
+    parser.add_argument(
+        "--video2queries", required=True, help="candidate map {video_id: [query_id]}"
+    )
+    parser.add_argument("--query-mapping", required=True, help="queries TSV: query_id<TAB>text")
+    parser.add_argument(
+        "--video-dir", required=True, help="folder of videos named <video_id>.<ext>"
+    )
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument(
+        "--name", help="system name for the output files (default: model folder name)"
+    )
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--template", default="chat")
+    parser.add_argument("--backend", default=VideoSettings.backend)
+    parser.add_argument("--fps", type=float, default=VideoSettings.fps)
+    parser.add_argument("--max-frames", type=int, default=VideoSettings.max_frames)
+    parser.add_argument("--min-pixels", type=int, default=VideoSettings.min_pixels)
+    parser.add_argument("--max-pixels", type=int, default=VideoSettings.max_pixels)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    from rankvideo.extract import scan_videos
+
+    name = args.name or Path(os.path.normpath(args.model)).name
+    video = dict(
+        backend=args.backend,
+        fps=args.fps,
+        max_frames=args.max_frames,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+    )
+    reranker = load_reranker(
+        args.model, video, args.template, args.batch_size, args.device, args.dtype
+    )
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records = score_pairs(
+        reranker,
+        candidate_pairs([formats.read_candidates(args.video2queries)]),
+        formats.read_queries(args.query_mapping),
+        scan_videos(args.video_dir),
+        out / f"{name}.jsonl",
+    )
+    write_reranked(records, out / f"{name}.jsonl", out / f"{name}.run", name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+rule extract:
+    input:
+        unpack(extract_inputs),
+    output:
+        queries="results/data/queries.tsv",
+        qrels="results/data/qrels.txt",
+        train="results/data/splits/train.txt",
+        eval="results/data/splits/eval.txt",
+        videos="results/data/videos.tsv",
+        first_stage=expand(FIRST_STAGE, retriever=RETRIEVERS),
+        candidates=expand(CANDIDATES, retriever=RETRIEVERS),
+    log:
+        "logs/extract.log",
+    conda:
+        "../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        data=config["data"],
+        depth=config["rerank"]["depth"],
+        folder=subpath(output.queries, parent=True),
+    script:
+        "../scripts/extract.py"

@@ -1,0 +1,20 @@
+rule plots:
+    input:
+        table=rules.evaluate.output.table,
+        reranked=rules.evaluate.input.reranked,
+    output:
+        ndcg="results/plots/ndcg.png",
+        ecdf="results/plots/logit_delta_ecdf.png",
+    log:
+        "logs/plots/plots.log",
+    conda:
+        "../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        retrievers=RETRIEVERS,
+        systems=SYSTEMS,
+    script:
+        "../scripts/plots.py"

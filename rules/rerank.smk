@@ -1,0 +1,48 @@
+rule rerank_shard:
+    input:
+        candidates=rules.extract.output.candidates,
+        queries=rules.extract.output.queries,
+        videos=rules.extract.output.videos,
+        model=lambda wildcards: model_input(system_model(wildcards.system)),
+    output:
+        scores="results/rerank/shards/{system}/{shard}.jsonl",
+    log:
+        "logs/rerank/shards/{system}/{shard}.log",
+    benchmark:
+        "benchmarks/rerank/shards/{system}/{shard}.tsv"
+    conda:
+        "../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=lambda wildcards: model_gpus(system_model(wildcards.system)),
+    params:
+        model=lambda wildcards: model_path(system_model(wildcards.system)),
+        shards=len(SHARDS),
+        video=video_settings(),
+        template=config["prompt"]["template"],
+        rerank=config["rerank"],
+    script:
+        "../scripts/rerank.py"
+
+
+rule rerank_merge:
+    input:
+        shards=expand(
+            rules.rerank_shard.output.scores, shard=SHARDS, allow_missing=True
+        ),
+        candidates=CANDIDATES,
+    output:
+        scores="results/rerank/{retriever}/{system}.jsonl",
+        run="results/rerank/{retriever}/{system}.run",
+    log:
+        "logs/rerank/{retriever}/{system}.log",
+    conda:
+        "../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/rerank_merge.py"

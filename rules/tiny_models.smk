@@ -1,0 +1,16 @@
+rule tiny_models:
+    output:
+        model=directory("resources/models/{name}"),
+    log:
+        "logs/tiny_models/{name}.log",
+    conda:
+        "../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        spec=lambda wildcards: tiny_spec(wildcards.name),
+        seed=config["seed"],
+    script:
+        "../scripts/tiny_models.py"

@@ -1,0 +1,17 @@
+"""Plot nDCG@10 per retriever x system and the ECDF of the reranker scores."""
+
+from itertools import product
+
+from rankvideo.logs import log_to
+from rankvideo.plots import plot_all
+
+params = snakemake.params
+with log_to(snakemake.log[0]):
+    plot_all(
+        snakemake.input.table,
+        dict(
+            zip(product(params.retrievers, params.systems), snakemake.input.reranked, strict=True)
+        ),
+        snakemake.output.ndcg,
+        snakemake.output.ecdf,
+    )

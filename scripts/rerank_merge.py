@@ -1,0 +1,13 @@
+"""Merge a system's shards into one retriever's per-pair scores and TREC run."""
+
+from rankvideo.logs import log_to
+from rankvideo.rerank import merge_shards
+
+with log_to(snakemake.log[0]):
+    merge_shards(
+        snakemake.input.shards,
+        snakemake.input.candidates,
+        snakemake.output.scores,
+        snakemake.output.run,
+        snakemake.wildcards.system,
+    )
