@@ -74,13 +74,10 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
     batch: list[tuple[str, str, tuple]] = []
 
     def flush(sink):
+        scores = reranker.score_decoded([queries[q] for _, q, _ in batch], [d for *_, d in batch])
         records = [
             {"query_id": q, "doc_id": v, **score}
-            for (v, q, _), score in zip(
-                batch,
-                reranker.score_decoded([queries[q] for _, q, _ in batch], [x for *_, x in batch]),
-                strict=True,
-            )
+            for (v, q, _), score in zip(batch, scores, strict=True)
         ]
         for record in records:
             done[(record["query_id"], record["doc_id"])] = record

@@ -99,6 +99,10 @@ class VLMReranker:
         self.model.eval()
         patch = getattr(self.processor.video_processor, "patch_size", 16)
         self.video = VideoSettings(**{**(video or VideoSettings()).__dict__, "patch_size": patch})
+        # frames arrive sized by qwen-vl-utils (do_resize=False): the processor's own
+        # per-frame pixel cap is moot, and naming it silences a deprecation warning
+        capped = hasattr(type(self.processor.video_processor), "cap_pixels_per_frame")
+        self.video_kwargs = {"cap_pixels_per_frame": False} if capped else {}
         self.template = template
         self.batch_size = batch_size
         self.yes_ids = answer_token_ids(self.tokenizer, answer_words[0])
@@ -118,6 +122,7 @@ class VLMReranker:
             do_resize=False,
             do_sample_frames=False,
             padding=True,
+            **self.video_kwargs,
             return_tensors="pt",
         ).to(self.device)
 

@@ -1,0 +1,116 @@
+import io
+import json
+import tarfile
+
+import pytest
+
+from rankvideo import formats
+from rankvideo.demo_data import DemoSettings, build_archive, make_collection
+from rankvideo.extract import UnsafeArchiveError, extract, unpack
+
+
+def _tar(path, members):
+    """members: (name, bytes) for files, (name, '->target') for symlinks."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(payload, str):
+                info.type, info.linkname = tarfile.SYMTYPE, payload[2:]
+                tar.addfile(info)
+            else:
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+@pytest.mark.parametrize(
+    "member",
+    [("../evil.txt", b"x"), ("/tmp/evil.txt", b"x"), ("data/link", "->../../etc/passwd")],
+)
+def test_unsafe_archives_are_refused(tmp_path, member):
+    archive = _tar(tmp_path / "bad.tar.gz", [("data/ok.txt", b"ok"), member])
+    with pytest.raises(UnsafeArchiveError, match="bad.tar.gz"):
+        unpack(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_links_inside_the_tree_are_allowed(tmp_path):
+    archive = _tar(tmp_path / "ok.tar.gz", [("data/a.txt", b"a"), ("data/b.txt", "->a.txt")])
+    out = unpack(archive, tmp_path / "out")
+    assert (out / "data" / "b.txt").read_text() == "a"
+
+
+def test_demo_archive_is_deterministic(tmp_path):
+    settings = DemoSettings(videos_per_combination=1, frames=8)
+    build_archive(settings, tmp_path / "a.tar.gz")
+    build_archive(settings, tmp_path / "b.tar.gz")
+    assert (tmp_path / "a.tar.gz").read_bytes() == (tmp_path / "b.tar.gz").read_bytes()
+    build_archive(DemoSettings(videos_per_combination=1, frames=8, seed=1), tmp_path / "c.tar.gz")
+    assert (tmp_path / "a.tar.gz").read_bytes() != (tmp_path / "c.tar.gz").read_bytes()
+
+
+def test_demo_qrels_grades_and_noise_order():
+    clips, queries, train, evals, qrels, runs = make_collection(DemoSettings())
+    assert not set(train) & set(evals) and len(train) + len(evals) == len(queries)
+    for qid, combo in queries.items():
+        exact = [c.doc_id for c in clips if c.attributes == combo]
+        assert exact and all(qrels[qid][d] == 2 for d in exact)
+    # the less noisy retriever puts more relevance in its top 10
+    gain = {
+        name: sum(qrels[q].get(d, 0) for q in run for d in formats.ranked(run[q])[:10])
+        for name, run in runs.items()
+    }
+    assert gain["strong"] > gain["weak"]
+
+
+def test_extract_demo(tmp_path, demo_data):
+    counts = extract(tmp_path / "data", ["strong", "weak"], depth=5, archive=demo_data["archive"])
+    out = tmp_path / "data"
+    queries = formats.read_queries(out / "queries.tsv")
+    evals = formats.read_ids(out / "splits" / "eval.txt")
+    manifest = formats.read_manifest(out / "videos.tsv")
+    assert counts["videos"] == len(manifest) == 72
+    candidates = formats.read_candidates(out / "candidates" / "strong.json")
+    pairs = [(q, v) for v, qs in candidates.items() for q in qs]
+    assert len(pairs) == 5 * len(evals) == counts["pairs_strong"]
+    assert {q for q, _ in pairs} == set(evals) <= set(queries)
+    assert counts["training_records"] > 0
+
+
+def _user_files(tmp_path, videos):
+    ids = sorted(p.stem for p in videos.iterdir())
+    (tmp_path / "queries.tsv").write_text("u1\ta rabbit in a meadow\nu2\tpeople riding bikes\n")
+    (tmp_path / "qrels.txt").write_text(f"u1 0 {ids[0]} 1\nu2 0 {ids[1]} 2\n")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    run = {"u1": {v: float(i) for i, v in enumerate(ids)}, "u2": {ids[1]: 1.0, ids[2]: 0.5}}
+    (runs / "ranking_mine.json").write_text(json.dumps(run))
+    return dict(
+        videos=videos,
+        queries=tmp_path / "queries.tsv",
+        qrels=tmp_path / "qrels.txt",
+        first_stage_dir=runs,
+    )
+
+
+def test_extract_without_archive(tmp_path, real_videos):
+    files = _user_files(tmp_path, real_videos)
+    counts = extract(tmp_path / "data", ["mine"], depth=3, **files)
+    assert counts["eval_queries"] == 2  # no split given: every judged query
+    assert counts["pairs_mine"] == 5
+
+
+def test_extract_names_unknown_ids(tmp_path, real_videos):
+    files = _user_files(tmp_path, real_videos)
+    run_path = files["first_stage_dir"] / "ranking_mine.json"
+    run = json.loads(run_path.read_text())
+    run_path.write_text(json.dumps({**run, "u9": {"bikes": 1.0}}))
+    with pytest.raises(ValueError, match=r"ranking_mine.json: 1 query ids not in the queries.*u9"):
+        extract(tmp_path / "data", ["mine"], depth=3, **files)
+    run["u1"]["missing_video"] = 9.0
+    run_path.write_text(json.dumps(run))
+    with pytest.raises(ValueError, match=r"1 retrieved videos have no file.*missing_video"):
+        extract(tmp_path / "data", ["mine"], depth=3, **files)
+    with pytest.raises(FileNotFoundError, match="first-stage run of 'other' not found"):
+        extract(tmp_path / "data", ["other"], depth=3, **files)

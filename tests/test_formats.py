@@ -1,0 +1,121 @@
+import gzip
+import json
+
+import pytest
+
+from rankvideo import formats
+from rankvideo.formats import FormatError
+
+
+def test_queries_round_trip_and_errors(tmp_path):
+    path = tmp_path / "queries.tsv"
+    queries = {"q1": "a red circle moving left", "q2": "person playing guitar"}
+    formats.write_queries(path, queries)
+    assert formats.read_queries(path) == queries
+    path.write_text("q1\ta query\nq2 no tab here\n")
+    with pytest.raises(FormatError, match=r"queries.tsv:2: expected"):
+        formats.read_queries(path)
+    path.write_text("q1\ta\n\nq1\tb\n")
+    with pytest.raises(FormatError, match=r"queries.tsv:3: duplicate query id 'q1'"):
+        formats.read_queries(path)
+
+
+def test_qrels_round_trip_and_errors(tmp_path):
+    path = tmp_path / "qrels.txt"
+    qrels = {"q1": {"v1": 2, "v2": 0}, "q2": {"v1": 1}}
+    formats.write_qrels(path, qrels)
+    assert formats.read_qrels(path) == qrels
+    path.write_text("q1 0 v1 1\nq1 0 v2 high\n")
+    with pytest.raises(FormatError, match=r"qrels.txt:2: relevance 'high'"):
+        formats.read_qrels(path)
+    path.write_text("q1 0 v1\n")
+    with pytest.raises(FormatError, match=r"qrels.txt:1: expected"):
+        formats.read_qrels(path)
+
+
+@pytest.mark.parametrize("name", ["run.json", "run.json.gz"])
+def test_run_json_round_trip(tmp_path, name):
+    run = {"q1": {"v1": 0.5, "v2": -1.25}, "q2": {"v3": 3.0}}
+    formats.write_run_json(tmp_path / name, run)
+    assert formats.read_run(tmp_path / name) == run
+
+
+def test_run_json_rejects_bad_scores(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"q1": {"v1": "high"}}))
+    with pytest.raises(FormatError, match=r"\(q1, v1\): score 'high' is not a number"):
+        formats.read_run(path)
+    path.write_text('{"q1": {"v1": 1.0,}}')
+    with pytest.raises(FormatError, match=r"run.json:1: invalid JSON"):
+        formats.read_run(path)
+    with gzip.open(tmp_path / "run.json.gz", "wt") as f:
+        f.write('{"q1": {"v1": NaN}}')
+    with pytest.raises(FormatError, match="not finite"):
+        formats.read_run(tmp_path / "run.json.gz")
+
+
+def test_trec_run_round_trip_orders_ties(tmp_path):
+    path = tmp_path / "x.run"
+    formats.write_trec_run(path, {"q1": {"b": 1.0, "a": 1.0, "c": 2.0}}, "sys")
+    lines = path.read_text().splitlines()
+    assert [line.split()[2] for line in lines] == ["c", "a", "b"]
+    assert [line.split()[3] for line in lines] == ["1", "2", "3"]
+    assert formats.read_run(path) == {"q1": {"a": 1.0, "b": 1.0, "c": 2.0}}
+    path.write_text("q1 Q0 a 1 0.5 sys\nq1 Q0 b 2 x sys\n")
+    with pytest.raises(FormatError, match=r"x.run:2: score 'x'"):
+        formats.read_run(path)
+
+
+def test_candidates_and_invert_run(tmp_path):
+    run = {"q1": {"a": 3.0, "b": 2.0, "c": 1.0}, "q2": {"b": 5.0, "c": 4.0}}
+    candidates = formats.invert_run(run, depth=2)
+    assert candidates == {"a": ["q1"], "b": ["q1", "q2"], "c": ["q2"]}
+    formats.write_candidates(tmp_path / "c.json", candidates)
+    assert formats.read_candidates(tmp_path / "c.json") == candidates
+    (tmp_path / "bad.json").write_text(json.dumps({"a": "q1"}))
+    with pytest.raises(FormatError, match="bad.json: expected an object"):
+        formats.read_candidates(tmp_path / "bad.json")
+
+
+def test_jsonl_round_trip_and_errors(tmp_path):
+    path = tmp_path / "x.jsonl"
+    records = [{"query_id": "q1", "doc_id": "v1"}, {"query_id": "q2", "doc_id": "v2"}]
+    assert formats.write_jsonl(path, records) == 2
+    assert [r for _, r in formats.read_jsonl(path, ("query_id", "doc_id"))] == records
+    path.write_text('{"query_id": "q1", "doc_id": "v1"}\n{"query_id": "q2"}\n')
+    with pytest.raises(FormatError, match=r"x.jsonl:2: missing field\(s\) doc_id"):
+        list(formats.read_jsonl(path, ("query_id", "doc_id")))
+    path.write_text('{"query_id": "q1"}\n[1, 2]\n')
+    with pytest.raises(FormatError, match=r"x.jsonl:2: expected a JSON object"):
+        list(formats.read_jsonl(path))
+
+
+def test_training_records_are_checked(tmp_path):
+    good = {
+        "query_id": "q1",
+        "query": "a red circle",
+        "doc_id": "v1",
+        "videos": ["videos/v1.mp4"],
+        "true_label": 1,
+        "teacher_p_yes": 0.8,
+        "evidence": {"caption": "A red circle.", "asr": ""},
+    }
+    path = tmp_path / "training_data.json"
+    formats.write_jsonl(path, [good, {**good, "teacher_p_yes": 1.5}])
+    with pytest.raises(FormatError, match=r"training_data.json:2: teacher_p_yes 1.5"):
+        formats.read_training_records(path)
+    formats.write_jsonl(path, [good, {**good, "true_label": 2}])
+    with pytest.raises(FormatError, match=r"training_data.json:2: true_label 2"):
+        formats.read_training_records(path)
+    formats.write_jsonl(path, [good])
+    assert formats.read_training_records(path) == [good]
+
+
+def test_ids_and_manifest(tmp_path):
+    formats.write_ids(tmp_path / "ids.txt", ["q1", "q2"])
+    assert formats.read_ids(tmp_path / "ids.txt") == ["q1", "q2"]
+    (tmp_path / "dup.txt").write_text("q1\nq2\nq1\n")
+    with pytest.raises(FormatError, match="duplicate ids: q1"):
+        formats.read_ids(tmp_path / "dup.txt")
+    formats.write_manifest(tmp_path / "videos.tsv", {"v1": "a/v1.mp4"})
+    assert formats.read_manifest(tmp_path / "videos.tsv") == {"v1": "a/v1.mp4"}
