@@ -135,7 +135,7 @@ def evaluate(
     summary.insert(2, "queries", counts["size"].to_numpy())
     summary.insert(3, "missing_from_run", (counts["size"] - counts["sum"]).to_numpy())
     base = summary[summary.system == FIRST_STAGE].set_index("retriever")["ndcg@10"]
-    summary["ndcg@10_change"] = summary["ndcg@10"] / summary["retriever"].map(base) - 1.0
+    summary["rel_change_ndcg@10"] = summary["ndcg@10"] / summary["retriever"].map(base) - 1.0
     for row in summary.itertuples():
         if row.missing_from_run:
             log.warning("%s/%s: %d judged queries missing from the run, counted as 0",

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 def spellings(word: str) -> list[str]:
     """Every upper/lower-case spelling of `word`, with and without a leading space."""
+    if len(word) > 8:  # 2**len spellings: answer words are short (yes/no, true/false)
+        raise ValueError(f"answer word {word!r} is longer than 8 characters")
     cased = {"".join(c) for c in itertools.product(*((ch.lower(), ch.upper()) for ch in word))}
     return sorted(prefix + w for w in cased for prefix in ("", " "))
 

@@ -1,0 +1,103 @@
+import json
+import math
+
+import pytest
+
+from rankvideo import formats
+from rankvideo.evaluate import cascade, evaluate, evaluate_run
+
+LOG2 = math.log2
+
+
+def dcg(gains):
+    """trec_eval's DCG: linear gains, discount log2(rank + 1)."""
+    return sum(g / LOG2(i + 2) for i, g in enumerate(gains))
+
+
+QRELS = {"q1": {"a": 2, "b": 1, "c": 0}, "q2": {"d": 1}, "q3": {"e": 1}}
+
+
+def test_ties_follow_our_order_not_trec_evals():
+    # a and b tie; the explicit order (then doc id) puts a first, trec_eval would put b first
+    ranking = cascade({"a": 1.0, "b": 1.0, "c": 2.0}, None, depth=10, where="q1")
+    assert ranking == ["c", "a", "b"]
+    table = evaluate_run(QRELS, {"q1": ranking, "q2": ["x", "d"]}, cutoffs=(5,))
+    by_query = table.set_index("query_id")
+    assert by_query.loc["q1", "ndcg@5"] == pytest.approx(dcg([0, 2, 1]) / dcg([2, 1]))
+    assert by_query.loc["q2", "ndcg@5"] == pytest.approx(dcg([0, 1]) / dcg([1]))
+    # q3 is judged but not in the run: it counts, as zero
+    assert not by_query.loc["q3", "in_run"]
+    assert by_query.loc["q3", "ndcg@5"] == 0.0
+    assert by_query.loc["q1", "recall@5"] == 1.0
+
+
+def test_cascade_reranks_only_the_top_depth():
+    first = {"c": 3.0, "a": 2.0, "b": 1.0, "d": 0.5}
+    assert cascade(first, {"c": 0.0, "a": 5.0}, depth=2, where="q") == ["a", "c", "b", "d"]
+    # reranker ties fall back to the first-stage order
+    assert cascade(first, {"c": 1.0, "a": 1.0}, depth=2, where="q") == ["c", "a", "b", "d"]
+    with pytest.raises(ValueError, match=r"retr/sys/q1: no score for 1 top-2 candidates.*'a'"):
+        cascade(first, {"c": 1.0}, depth=2, where="retr/sys/q1")
+
+
+def test_evaluate_tables(tmp_path):
+    formats.write_qrels(tmp_path / "qrels.txt", QRELS)
+    first = {"q1": {"c": 3.0, "a": 2.0, "b": 1.0}, "q2": {"x": 2.0, "d": 1.0}}
+    (tmp_path / "fs.json").write_text(json.dumps(first))
+    scored = [("q1", "c", -2.0), ("q1", "a", 4.0), ("q2", "x", 0.0), ("q2", "d", 1.0)]
+    formats.write_jsonl(
+        tmp_path / "sys.jsonl",
+        [
+            {"query_id": q, "doc_id": d, "logit_delta": s, "p_yes": 1 / (1 + math.exp(-s))}
+            for q, d, s in scored
+        ],
+    )
+    formats.write_ids(tmp_path / "eval.txt", ["q1", "q2", "q3"])
+    summary, per_query = evaluate(
+        tmp_path / "qrels.txt",
+        {"r": tmp_path / "fs.json"},
+        {("r", "sys"): tmp_path / "sys.jsonl"},
+        depth=2,
+        eval_queries=tmp_path / "eval.txt",
+        cutoffs=(5, 10),
+    )
+    rows = summary.set_index("system")
+    assert list(summary.system) == ["first_stage", "sys"]
+    assert (summary.queries == 3).all() and (summary.missing_from_run == 1).all()
+    fs_q1 = dcg([0, 2, 1]) / dcg([2, 1])
+    fs_q2 = dcg([0, 1]) / dcg([1])
+    assert rows.loc["first_stage", "ndcg@5"] == pytest.approx((fs_q1 + fs_q2 + 0) / 3)
+    sys_q1 = dcg([2, 0, 1]) / dcg([2, 1])
+    assert rows.loc["sys", "ndcg@5"] == pytest.approx((sys_q1 + 1.0 + 0) / 3)
+    assert rows.loc["sys", "rel_change_ndcg@10"] == pytest.approx(
+        rows.loc["sys", "ndcg@10"] / rows.loc["first_stage", "ndcg@10"] - 1
+    )
+    assert len(per_query) == 6
+    # p_yes orders the pairs the same way here
+    summary_p, _ = evaluate(
+        tmp_path / "qrels.txt",
+        {"r": tmp_path / "fs.json"},
+        {("r", "sys"): tmp_path / "sys.jsonl"},
+        depth=2,
+        score_field="p_yes",
+        eval_queries=tmp_path / "eval.txt",
+    )
+    assert summary_p.set_index("system").loc["sys", "ndcg@5"] == pytest.approx(
+        rows.loc["sys", "ndcg@5"]
+    )
+
+
+def test_malformed_scores_name_the_line(tmp_path):
+    formats.write_qrels(tmp_path / "qrels.txt", QRELS)
+    (tmp_path / "fs.json").write_text(json.dumps({"q1": {"a": 1.0}}))
+    (tmp_path / "sys.jsonl").write_text(
+        '{"query_id": "q1", "doc_id": "a", "logit_delta": 1.0}\n'
+        '{"query_id": "q1", "doc_id": "b", "logit_delta": "high"}\n'
+    )
+    with pytest.raises(formats.FormatError, match=r"sys.jsonl:2: logit_delta 'high'"):
+        evaluate(
+            tmp_path / "qrels.txt",
+            {"r": tmp_path / "fs.json"},
+            {("r", "sys"): tmp_path / "sys.jsonl"},
+            depth=2,
+        )

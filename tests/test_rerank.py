@@ -1,0 +1,118 @@
+import shutil
+
+import pytest
+
+from rankvideo import evaluate as evaluate_cli
+from rankvideo import formats
+from rankvideo import rerank as rerank_cli
+from rankvideo.rerank import candidate_pairs, merge_shards, score_pairs, shard_of
+from rankvideo.scoring import VLMReranker
+from rankvideo.video import VideoSettings
+
+DEMO_VIDEO = VideoSettings(fps=2.0, max_frames=8, min_pixels=4096, max_pixels=4096)
+
+
+@pytest.fixture(scope="module")
+def reranker(tiny_vlm):
+    return VLMReranker(model_path=str(tiny_vlm), video=DEMO_VIDEO, batch_size=3)
+
+
+@pytest.fixture
+def small_task(tmp_path, demo_data):
+    """Four videos (one broken copy on request), three queries, nine pairs."""
+    videos = sorted(demo_data["videos"].glob("*.mp4"))[:4]
+    manifest = {v.stem: str(v) for v in videos}
+    queries = {"q1": "a red circle moving left", "q2": "a green square", "q3": "moving up"}
+    ids = list(manifest)
+    cmap = {ids[0]: ["q1", "q2"], ids[1]: ["q1", "q3"], ids[2]: ["q2"], ids[3]: ["q1", "q2", "q3"]}
+    return manifest, queries, cmap, ids
+
+
+def test_pairs_split_into_disjoint_shards():
+    maps = [{"v1": ["q1", "q2"], "v2": ["q1"]}, {"v1": ["q2", "q3"], "v3": ["q9"]}]
+    pairs = candidate_pairs(maps)
+    assert pairs == [("v1", "q1"), ("v1", "q2"), ("v1", "q3"), ("v2", "q1"), ("v3", "q9")]
+    shards = [[p for p in pairs if shard_of(p[0], 3) == s] for s in range(3)]
+    assert sorted(sum(shards, [])) == pairs
+    assert shard_of("v1", 3) == shard_of("v1", 3)  # stable, not Python's salted hash
+
+
+def test_resume_keeps_finished_pairs(tmp_path, reranker, small_task):
+    manifest, queries, cmap, ids = small_task
+    pairs = candidate_pairs([cmap])
+    full = score_pairs(reranker, pairs, queries, manifest, tmp_path / "full.jsonl")
+    assert len(full) == len(pairs) == 8
+    # an interrupted earlier attempt left three pairs and half a line behind
+    partial = tmp_path / "out.jsonl.partial"
+    lines = (tmp_path / "full.jsonl").read_text().splitlines(keepends=True)
+    marked = [{**r, "logit_delta": 123.0} for _, r in formats.read_jsonl(tmp_path / "full.jsonl")][
+        :3
+    ]
+    formats.write_jsonl(partial, marked)
+    with open(partial, "a") as f:
+        f.write(lines[3][:20])
+    resumed = score_pairs(reranker, pairs, queries, manifest, tmp_path / "out.jsonl")
+    assert not partial.exists()
+    assert [r["logit_delta"] for r in resumed[:3]] == [123.0] * 3  # not recomputed
+    for a, b in zip(resumed[3:], full[3:], strict=True):
+        assert a["logit_delta"] == pytest.approx(b["logit_delta"], abs=1e-5)
+
+
+def test_broken_video_fails_only_its_pairs(tmp_path, reranker, small_task):
+    manifest, queries, cmap, ids = small_task
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 4096)
+    manifest = {**manifest, ids[1]: str(broken)}
+    pairs = candidate_pairs([cmap])
+    with pytest.raises(RuntimeError, match=r"1 videos could not be decoded.*broken.mp4"):
+        score_pairs(reranker, pairs, queries, manifest, tmp_path / "out.jsonl")
+    kept = [r for _, r in formats.read_jsonl(tmp_path / "out.jsonl.partial")]
+    assert len(kept) == 6 and all(r["doc_id"] != ids[1] for r in kept)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_unknown_ids_are_named(tmp_path, reranker, small_task):
+    manifest, queries, cmap, ids = small_task
+    with pytest.raises(ValueError, match=r"1 unknown queries \['q7'\]"):
+        score_pairs(reranker, [(ids[0], "q7")], queries, manifest, tmp_path / "x.jsonl")
+
+
+def test_merge_requires_every_candidate(tmp_path):
+    shard = tmp_path / "0.jsonl"
+    score = {"logprob_yes": -1.0, "logprob_no": -2.0, "logit_delta": 1.0, "p_yes": 0.73}
+    formats.write_jsonl(shard, [{"query_id": "q1", "doc_id": "v1", **score}])
+    formats.write_candidates(tmp_path / "c.json", {"v1": ["q1", "q2"]})
+    with pytest.raises(ValueError, match=r"1 candidate pairs .* no score.*'q2', 'v1'"):
+        merge_shards([shard], tmp_path / "c.json", tmp_path / "m.jsonl", tmp_path / "m.run", "s")
+
+
+def test_command_line_entry_points(tmp_path, tiny_vlm, small_task, capsys):
+    manifest, queries, cmap, ids = small_task
+    video_dir = tmp_path / "videos"
+    video_dir.mkdir()
+    for path in manifest.values():
+        shutil.copy(path, video_dir)
+    formats.write_candidates(tmp_path / "v2q.json", cmap)
+    formats.write_queries(tmp_path / "queries.tsv", queries)
+    out = tmp_path / "reranking"
+    rerank_cli.main(
+        ["--model", str(tiny_vlm), "--video2queries", str(tmp_path / "v2q.json")]
+        + ["--query-mapping", str(tmp_path / "queries.tsv"), "--video-dir", str(video_dir)]
+        + ["--output-dir", str(out), "--max-frames", "8", "--min-pixels", "4096"]
+        + ["--max-pixels", "4096", "--name", "base"]
+    )
+    records = [r for _, r in formats.read_jsonl(out / "base.jsonl")]
+    assert len(records) == 8 and formats.read_run(out / "base.run").keys() == {"q1", "q2", "q3"}
+    first_stage = {q: {} for q in queries}
+    for rank, (video, qids) in enumerate(cmap.items()):
+        for q in qids:
+            first_stage[q][video] = -float(rank)
+    formats.write_run_json(tmp_path / "fs.json", first_stage)
+    formats.write_qrels(tmp_path / "qrels.txt", {"q1": {ids[3]: 2}, "q2": {ids[2]: 1}})
+    evaluate_cli.main(
+        ["--pred-dir", str(out), "--first-stage", str(tmp_path / "fs.json")]
+        + ["--qrels", str(tmp_path / "qrels.txt"), "--depth", "5"]
+    )
+    printed = capsys.readouterr().out
+    assert "first_stage" in printed and "base" in printed
+    assert (out / "ndcg.tsv").exists() and (out / "ndcg_per_query.tsv").exists()

@@ -1,0 +1,132 @@
+"""Real Snakemake runs: lint, dry run, the demo end to end, and a new user's own data."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas"]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(*args, cwd, timeout=600):
+    return subprocess.run(
+        [*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A fresh copy of the workflow, as a new clone would have it."""
+    for name in WORKFLOW_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    return tmp_path
+
+
+def test_lint(workdir):
+    result = snakemake("--lint", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dry_run_plans_the_default_target(workdir):
+    result = snakemake("-n", "--quiet", "rules", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    for rule in ("demo_data", "tiny_models", "extract", "rerank_shard", "evaluate", "plots"):
+        assert rule in result.stdout
+
+
+def test_config_schema_rejects_unknown_keys(workdir):
+    (workdir / "bad.yaml").write_text("rerank: {depht: 10}\n")
+    result = snakemake("-n", "--configfile", "bad.yaml", cwd=workdir)
+    assert result.returncode != 0
+    assert "depht" in result.stderr + result.stdout
+
+
+@pytest.mark.workflow
+def test_demo_end_to_end(workdir):
+    result = snakemake(
+        "--cores", "2", "results/eval/ndcg.tsv", "results/plots/ndcg.png", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(workdir / "results/eval/ndcg.tsv", sep="\t")
+    assert [tuple(r) for r in table[["retriever", "system"]].values] == [
+        ("strong", "first_stage"),
+        ("strong", "base"),
+        ("weak", "first_stage"),
+        ("weak", "base"),
+    ]
+    metrics = [c for c in table.columns if c.startswith(("ndcg@", "recall@"))]
+    assert ((table[metrics] >= 0) & (table[metrics] <= 1)).all().all()
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    evals = (workdir / "results/data/splits/eval.txt").read_text().split()
+    assert (table.queries == len(evals)).all() and (table.missing_from_run == 0).all()
+    first = table[table.system == "first_stage"].set_index("retriever")["ndcg@10"]
+    noise = config["demo"]["retrievers"]
+    assert noise["strong"] < noise["weak"] and first["strong"] > first["weak"]
+    assert 0.3 < first["weak"] < first["strong"] < 0.8
+    # the reranked files hold every evaluation candidate, once
+    for retriever in ("strong", "weak"):
+        scores = pd.read_json(workdir / f"results/rerank/{retriever}/base.jsonl", lines=True)
+        assert len(scores) == len(evals) * config["rerank"]["depth"]
+        assert not scores.duplicated(["query_id", "doc_id"]).any()
+    assert (workdir / "results/plots/ndcg.png").stat().st_size > 10_000
+    assert (workdir / "results/plots/logit_delta_ecdf.png").stat().st_size > 10_000
+    assert list((workdir / "benchmarks/rerank/shards/base").glob("*.tsv"))
+    # a finished shard is not redone
+    again = snakemake("--cores", "2", "-n", "results/eval/ndcg.tsv", cwd=workdir)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.workflow
+def test_user_folder_of_real_videos(workdir, real_videos):
+    ids = sorted(p.stem for p in real_videos.iterdir())
+    (workdir / "mine").mkdir()
+    (workdir / "mine/queries.tsv").write_text(
+        "u1\ta cartoon rabbit in a meadow\nu2\tpeople riding bikes\nu3\ta man on the phone\n"
+    )
+    (workdir / "mine/qrels.txt").write_text(
+        "u1 0 bigbuckbunny 2\nu2 0 bikes 1\nu3 0 carphone_pristine 1\nu3 0 carphone_distorted 1\n"
+    )
+    run = {
+        q: {v: float((i * 7 + j) % 5) for j, v in enumerate(ids)}
+        for i, q in enumerate(["u1", "u2", "u3"])
+    }
+    (workdir / "mine/ranking_hand.json").write_text(pd.Series(run).to_json())
+    config = {
+        "data": {
+            "archive": None,
+            "retrievers": ["hand"],
+            "videos": str(real_videos),
+            "queries": "mine/queries.tsv",
+            "qrels": "mine/qrels.txt",
+            "first_stage_dir": "mine",
+        },
+        "video": {"max_frames": 8, "min_pixels": 4096, "max_pixels": 16384},
+        "rerank": {"depth": 4, "shards": 1},
+    }
+    (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(
+        "--cores", "2", "results/eval/ndcg.tsv", "--configfile", "mine.yaml", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(workdir / "results/eval/ndcg.tsv", sep="\t")
+    assert list(table.system) == ["first_stage", "base"] and (table.queries == 3).all()
+    # a malformed line is named, and the run fails at the step that read it
+    (workdir / "mine/qrels.txt").write_text("u1 0 bigbuckbunny 2\nu2 0 bikes\n")
+    result = snakemake(
+        "--cores", "2", "results/eval/ndcg.tsv", "--configfile", "mine.yaml", cwd=workdir
+    )
+    assert result.returncode != 0
+    assert (
+        "mine/qrels.txt:2: expected 'query_id 0 doc_id relevance'"
+        in (workdir / "logs/extract.log").read_text()
+    )
