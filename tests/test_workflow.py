@@ -130,3 +130,21 @@ def test_user_folder_of_real_videos(workdir, real_videos):
         "mine/qrels.txt:2: expected 'query_id 0 doc_id relevance'"
         in (workdir / "logs/extract.log").read_text()
     )
+
+
+def test_every_config_key_is_described_in_the_schema():
+    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+    def walk(values, node, prefix=""):
+        for key, value in values.items():
+            props = node.get("properties", {})
+            sub = props.get(key) or node.get("additionalProperties")
+            assert isinstance(sub, dict), f"{prefix}{key} is not in the schema"
+            assert "description" in sub, f"{prefix}{key} has no description"
+            if key in props and key not in node.get("required", []):
+                assert "default" in sub, f"{prefix}{key} has no default"
+            if isinstance(value, dict):
+                walk(value, sub, f"{prefix}{key}.")
+
+    walk(config, schema)
