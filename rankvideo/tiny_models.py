@@ -47,6 +47,7 @@ def build_tokenizer():
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         chat_template=CHAT_TEMPLATE,
+        padding_side="left",  # scoring and generation read the last column
     )
     tokenizer.add_special_tokens(
         {
@@ -55,7 +56,6 @@ def build_tokenizer():
             ]
         }
     )
-    tokenizer.padding_side = "left"
     return tokenizer
 
 
@@ -72,6 +72,29 @@ def _check(spec: dict) -> None:
         )
 
 
+def _decoder(spec: dict) -> dict:
+    """Decoder settings shared by both architectures: full vocabulary, tied embedding."""
+    return dict(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=spec["hidden_size"],
+        intermediate_size=spec["hidden_size"] * 2,
+        num_hidden_layers=spec["layers"],
+        num_attention_heads=spec["num_heads"],
+        num_key_value_heads=max(1, spec["num_heads"] // 2),
+        head_dim=spec["hidden_size"] // spec["num_heads"],
+        tie_word_embeddings=True,
+    )
+
+
+def _save(model, saver, output_dir, what: str) -> Path:
+    output_dir = Path(output_dir)
+    model.save_pretrained(output_dir)
+    saver.save_pretrained(output_dir)
+    n = sum(p.numel() for p in model.parameters())
+    log.info("built tiny %s (%.1fM parameters) in %s", what, n / 1e6, output_dir)
+    return output_dir
+
+
 def build_vlm(output_dir, spec: dict, seed: int = 0) -> Path:
     """A tiny Qwen3-VL with processor, saved where `from_pretrained` finds it."""
     from transformers import (
@@ -83,23 +106,15 @@ def build_vlm(output_dir, spec: dict, seed: int = 0) -> Path:
     )
 
     _check(spec)
-    head_dim = spec["hidden_size"] // spec["num_heads"]
     config = Qwen3VLConfig(
         text_config=dict(
-            vocab_size=VOCAB_SIZE,
-            hidden_size=spec["hidden_size"],
-            intermediate_size=spec["hidden_size"] * 2,
-            num_hidden_layers=spec["layers"],
-            num_attention_heads=spec["num_heads"],
-            num_key_value_heads=max(1, spec["num_heads"] // 2),
-            head_dim=head_dim,
+            **_decoder(spec),
             rope_parameters={
                 "rope_type": "default",
                 "rope_theta": 5_000_000.0,
                 "mrope_section": list(spec["mrope_section"]),
                 "mrope_interleaved": True,
             },
-            tie_word_embeddings=True,
         ),
         vision_config=dict(
             depth=spec["vision_depth"],
@@ -128,36 +143,16 @@ def build_vlm(output_dir, spec: dict, seed: int = 0) -> Path:
         tokenizer=tokenizer,
         chat_template=CHAT_TEMPLATE,
     )
-    output_dir = Path(output_dir)
-    model.save_pretrained(output_dir)
-    processor.save_pretrained(output_dir)
-    n = sum(p.numel() for p in model.parameters())
-    log.info("built tiny Qwen3-VL (%.1fM parameters) in %s", n / 1e6, output_dir)
-    return output_dir
+    return _save(model, processor, output_dir, "Qwen3-VL")
 
 
 def build_text_lm(output_dir, spec: dict, seed: int = 0) -> Path:
     """A tiny Qwen3 causal LM (the text teacher) with the real tokenizer."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    config = Qwen3Config(
-        vocab_size=VOCAB_SIZE,
-        hidden_size=spec["hidden_size"],
-        intermediate_size=spec["hidden_size"] * 2,
-        num_hidden_layers=spec["layers"],
-        num_attention_heads=spec["num_heads"],
-        num_key_value_heads=max(1, spec["num_heads"] // 2),
-        head_dim=spec["hidden_size"] // spec["num_heads"],
-        tie_word_embeddings=True,
-    )
     torch.manual_seed(seed)
-    model = Qwen3ForCausalLM(config).eval()
-    output_dir = Path(output_dir)
-    model.save_pretrained(output_dir)
-    build_tokenizer().save_pretrained(output_dir)
-    n = sum(p.numel() for p in model.parameters())
-    log.info("built tiny Qwen3 (%.1fM parameters) in %s", n / 1e6, output_dir)
-    return output_dir
+    model = Qwen3ForCausalLM(Qwen3Config(**_decoder(spec))).eval()
+    return _save(model, build_tokenizer(), output_dir, "Qwen3")
 
 
 def build(output_dir, spec: dict, seed: int = 0) -> Path:
