@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rankvideo import formats
+from rankvideo.resumable import ResumableOutput
 from rankvideo.video import VideoDecodeError, VideoSettings, load_video
 
 log = logging.getLogger(__name__)
@@ -40,22 +41,6 @@ def candidate_pairs(candidate_maps: Iterable[dict[str, list[str]]]) -> list[tupl
     )
 
 
-def _resume(partial: Path) -> dict[tuple[str, str], dict]:
-    """Pairs scored by an earlier attempt; a line cut short by a crash is dropped."""
-    if not partial.exists():
-        return {}
-    text = partial.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        log.warning("%s: dropping the unfinished last line of an interrupted run", partial)
-        text = text[: text.rfind("\n") + 1]
-        partial.write_text(text, encoding="utf-8")
-    done = {}
-    for _, record in formats.read_jsonl(partial, ("query_id", "doc_id", *SCORE_FIELDS)):
-        done[(record["query_id"], record["doc_id"])] = record
-    log.info("resuming: %d pairs already scored in %s", len(done), partial)
-    return done
-
-
 def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[dict]:
     """Score (video, query) pairs into `output` (JSON lines); returns the records."""
     unknown_q = sorted({q for _, q in pairs} - set(queries))
@@ -65,30 +50,25 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
             f"candidates name {len(unknown_q)} unknown queries {unknown_q[:5]} and "
             f"{len(unknown_v)} videos without a file {unknown_v[:5]}"
         )
-    output = Path(output)
-    partial = output.with_name(output.name + ".partial")
-    done = _resume(partial)
-    todo = [(v, q) for v, q in pairs if (q, v) not in done]
+    keys = [(q, v) for v, q in pairs]
+    store = ResumableOutput(output, ("query_id", "doc_id"), SCORE_FIELDS)
+    todo = [(v, q) for q, v in store.pending(keys)]
     failed: dict[str, str] = {}
     decodes = 0
     batch: list[tuple[str, str, tuple]] = []
 
-    def flush(sink):
+    def flush():
         scores = reranker.score_decoded([queries[q] for _, q, _ in batch], [d for *_, d in batch])
-        records = [
-            {"query_id": q, "doc_id": v, **score}
-            for (v, q, _), score in zip(batch, scores, strict=True)
-        ]
-        for record in records:
-            done[(record["query_id"], record["doc_id"])] = record
-        formats.append_jsonl(sink, records)
+        store.add(
+            [
+                {"query_id": q, "doc_id": v, **score}
+                for (v, q, _), score in zip(batch, scores, strict=True)
+            ]
+        )
         progress.update(len(batch))
         batch.clear()
 
-    with (
-        open(partial, "a", encoding="utf-8") as sink,
-        tqdm(total=len(todo), unit="pair", desc="scoring", mininterval=5) as progress,
-    ):
+    with store, tqdm(total=len(todo), unit="pair", desc="scoring", mininterval=5) as progress:
         for video, group in groupby(todo, key=lambda pair: pair[0]):
             qids = [q for _, q in group]
             try:
@@ -102,25 +82,19 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
             for qid in qids:
                 batch.append((video, qid, decoded))
                 if len(batch) == reranker.batch_size:
-                    flush(sink)
+                    flush()
         if batch:
-            flush(sink)
+            flush()
     log.info(
-        "scored %d pairs (%d resumed); %d videos decoded",
-        len(todo),
-        len(pairs) - len(todo),
-        decodes,
+        "scored %d pairs (%d resumed); %d videos decoded", len(todo), len(keys) - len(todo), decodes
     )
     if failed:
         raise RuntimeError(
             f"{len(failed)} videos could not be decoded, their pairs are not scored "
-            f"(the {len(done)} scored pairs are kept in {partial}): "
+            f"(the {len(store.done)} scored pairs are kept in {store.partial}): "
             + "; ".join(list(failed.values())[:10])
         )
-    records = [done[(q, v)] for v, q in pairs]
-    formats.write_jsonl(output, records)
-    partial.unlink()
-    return records
+    return store.finish(keys)
 
 
 def load_reranker(
