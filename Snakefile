@@ -15,6 +15,9 @@ include: "rules/common.smk"
 include: "rules/demo_data.smk"
 include: "rules/tiny_models.smk"
 include: "rules/extract.smk"
+include: "rules/captions.smk"
+include: "rules/teacher.smk"
+include: "rules/training_data.smk"
 include: "rules/rerank.smk"
 include: "rules/evaluate.smk"
 include: "rules/plots.smk"
@@ -26,3 +29,6 @@ rule all:
         rules.evaluate.output.table,
         rules.plots.output.ndcg,
         rules.plots.output.ecdf,
+        rules.training_data.output.ranking,
+        rules.training_data.output.captions,
+        rules.plot_teacher.output.plot,

@@ -2,11 +2,12 @@
 
 Inputs are the release-layout archive (`data/...`) and/or files outside it
 (a folder of videos, queries, qrels, first-stage runs, query splits). Output is
-one folder of normalised files that every later step reads (the archive's
-released `training_data.json`, when present, is validated and stays unpacked):
+one folder of normalised files that every later step reads:
 
     queries.tsv  qrels.txt  splits/{train,eval}.txt  videos.tsv (doc_id, path)
     first_stage/<retriever>.json  candidates/<retriever>.json (eval top-`depth`)
+    train_candidates.json (train top-`train_depth` of one retriever, for the teacher)
+    training_data.jsonl (the archive's released training records; empty without)
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def extract(
     first_stage_dir=None,
     train_queries=None,
     eval_queries=None,
+    train_depth: int = 20,
+    train_retriever: str | None = None,
 ) -> dict:
     """Validate every input and write the normalised data folder; returns counts."""
     out = Path(output_dir)
@@ -137,6 +140,7 @@ def extract(
         "videos": len(manifest),
         "eval_queries": len(splits["eval"]),
     }
+    runs = {}
     for retriever in retrievers:
         run_path = _source(
             Path(first_stage_dir) / f"ranking_{retriever}.json" if first_stage_dir else None,
@@ -144,7 +148,7 @@ def extract(
             f"first_stage_results/ranking_{retriever}.json",
             f"first-stage run of {retriever!r}",
         )
-        run = formats.read_run(run_path)
+        run = runs[retriever] = formats.read_run(run_path)
         known(run, run_path, "query ids")
         missing = sorted({d for docs in run.values() for d in docs} - set(manifest))
         if missing:
@@ -165,10 +169,27 @@ def extract(
         if unpacked and (released := unpacked / f"videos2queriesranking_{retriever}.json").exists():
             formats.read_candidates(released)  # validated; ours follows the configured depth
 
+    # the teacher labels the top `train_depth` candidates of every training query
+    train_retriever = train_retriever or retrievers[0]
+    if train_retriever not in runs:
+        raise ValueError(f"training retriever {train_retriever!r} is not one of {retrievers}")
+    train_run = {q: runs[train_retriever][q] for q in splits["train"] if q in runs[train_retriever]}
+    train_candidates = formats.invert_run(train_run, train_depth)
+    formats.write_candidates(out / "train_candidates.json", train_candidates)
+    counts["train_pairs"] = sum(len(q) for q in train_candidates.values())
+
+    released = []
     if unpacked and (unpacked / "training_data.json").exists():
-        counts["training_records"] = len(
-            formats.read_training_records(unpacked / "training_data.json")
-        )
+        released = formats.read_training_records(unpacked / "training_data.json")
+        homeless = sorted({r["doc_id"] for r in released} - set(manifest))
+        if homeless:
+            raise ValueError(
+                f"{unpacked / 'training_data.json'}: {len(homeless)} videos have no file, "
+                f"e.g. {homeless[:5]}"
+            )
+        # the release's paths are its authors'; ours come from the video folder
+        released = [{**r, "videos": [manifest[r["doc_id"]]]} for r in released]
+    counts["training_records"] = formats.write_jsonl(out / "training_data.jsonl", released)
 
     formats.write_queries(out / "queries.tsv", query_text)
     formats.write_qrels(out / "qrels.txt", judgements)

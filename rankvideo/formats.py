@@ -285,3 +285,17 @@ def append_jsonl(stream, records: Iterable[dict]) -> None:
     for record in records:
         stream.write(json.dumps(record, ensure_ascii=False) + "\n")
     stream.flush()
+
+
+def merge_jsonl(paths: Iterable, output, key: tuple[str, ...]) -> int:
+    """Concatenate JSON-lines shards sorted by `key`; a key seen twice is an error."""
+    records = {}
+    for path in paths:
+        for number, record in read_jsonl(path, key):
+            k = tuple(record[f] for f in key)
+            if k in records:
+                raise FormatError(
+                    path, number, f"{dict(zip(key, k, strict=True))} is in two shards"
+                )
+            records[k] = record
+    return write_jsonl(output, (records[k] for k in sorted(records)))

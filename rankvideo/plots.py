@@ -64,3 +64,23 @@ def plot_score_ecdf(
 def plot_all(table, reranked, ndcg_png, ecdf_png) -> None:
     plot_ndcg(table, ndcg_png)
     plot_score_ecdf(reranked, ecdf_png)
+
+
+def plot_teacher_p_yes(ranking, output) -> None:
+    """Histogram of the teacher's p_yes for true positives and negatives."""
+    records = [r for _, r in formats.read_jsonl(ranking, ("true_label", "teacher_p_yes"))]
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    bins = np.linspace(0, 1, 21)
+    for label, name in ((1, "relevant"), (0, "not relevant")):
+        values = [r["teacher_p_yes"] for r in records if r["true_label"] == label]
+        values = [v for v in values if v is not None]
+        ax.hist(values, bins=bins, alpha=0.6, label=f"{name} (n={len(values)})")
+    unlabelled = sum(r["teacher_p_yes"] is None for r in records)
+    ax.set_xlabel("teacher p_yes")
+    ax.set_ylabel("training pairs")
+    ax.set_title(f"Teacher soft labels by true label ({unlabelled} pairs unlabelled)", fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(output, dpi=150)
+    plt.close(fig)
+    log.info("wrote %s", output)

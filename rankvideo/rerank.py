@@ -116,24 +116,38 @@ def rerank_shard(
     candidates: list,
     queries,
     manifest,
-    model: str,
     output,
     shard: int,
     shards: int,
-    video: dict,
-    template: str = "chat",
-    batch_size: int = 8,
-    device: str = "auto",
-    dtype: str = "auto",
-) -> list[dict]:
-    """Score this shard's share of the union of the candidate maps."""
+    scorer: dict,
+    captions=None,
+):
+    """Score this shard's share of the union of the candidate maps.
+
+    `scorer["kind"]` is `vlm` (a Qwen-VL yes/no reranker: `model`, `video`,
+    `template`, `batch_size`, `device`, `dtype`) or `caption_reasoner` (the
+    text teacher over the `captions` file: `model`, `asr`, `settings`).
+    """
     pairs = candidate_pairs(formats.read_candidates(c) for c in candidates)
     mine = [(v, q) for v, q in pairs if shard_of(v, shards) == shard]
     log.info("shard %d/%d: %d of %d pairs", shard, shards, len(mine), len(pairs))
-    reranker = load_reranker(model, video, template, batch_size, device, dtype)
-    return score_pairs(
-        reranker, mine, formats.read_queries(queries), formats.read_manifest(manifest), output
+    query_text = formats.read_queries(queries)
+    if scorer["kind"] == "caption_reasoner":
+        from rankvideo.captions import read_captions
+        from rankvideo.teacher import ReasoningTeacher, judge_pairs, read_asr
+
+        teacher = ReasoningTeacher(scorer["model"], **scorer["settings"])
+        texts, asr = read_captions(captions), read_asr(scorer.get("asr"))
+        return judge_pairs(teacher, mine, query_text, texts, asr, output, as_scores=True)
+    reranker = load_reranker(
+        scorer["model"],
+        scorer["video"],
+        scorer["template"],
+        scorer["batch_size"],
+        scorer["device"],
+        scorer["dtype"],
     )
+    return score_pairs(reranker, mine, query_text, formats.read_manifest(manifest), output)
 
 
 def write_reranked(records: list[dict], jsonl, run, tag: str) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
+from rankvideo.models import load_vlm, video_inputs
 from rankvideo.prompt import build_prompt
 from rankvideo.video import VideoSettings, load_video
 
@@ -59,18 +60,6 @@ def yes_no_scores(
     ]
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return getattr(torch, dtype)
-
-
 class VLMReranker:
     """A Qwen-VL model that scores (query, video) pairs by its yes/no answer.
 
@@ -89,44 +78,20 @@ class VLMReranker:
         dtype: str = "auto",
         cache_dir: str | None = None,
     ):
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
-        self.device = pick_device(device)
-        self.processor = AutoProcessor.from_pretrained(model_path, cache_dir=cache_dir)
+        self.model, self.processor, self.device = load_vlm(model_path, device, dtype, cache_dir)
         self.tokenizer = self.processor.tokenizer
-        self.tokenizer.padding_side = "left"  # the answer slot is the last column
-        self.model = AutoModelForImageTextToText.from_pretrained(
-            model_path, dtype=pick_dtype(dtype, self.device), cache_dir=cache_dir
-        ).to(self.device)
-        self.model.eval()
         patch = getattr(self.processor.video_processor, "patch_size", 16)
         self.video = VideoSettings(**{**(video or VideoSettings()).__dict__, "patch_size": patch})
-        # frames arrive sized by qwen-vl-utils (do_resize=False): the processor's own
-        # per-frame pixel cap is moot, and naming it silences a deprecation warning
-        capped = hasattr(type(self.processor.video_processor), "cap_pixels_per_frame")
-        self.video_kwargs = {"cap_pixels_per_frame": False} if capped else {}
         self.template = template
         self.batch_size = batch_size
         self.yes_ids = answer_token_ids(self.tokenizer, answer_words[0])
         self.no_ids = answer_token_ids(self.tokenizer, answer_words[1])
-        log.info(
-            "loaded %s on %s; yes tokens %s, no tokens %s",
-            model_path, self.device, self.yes_ids, self.no_ids,
-        )  # fmt: skip
+        log.info("answer tokens: yes %s, no %s", self.yes_ids, self.no_ids)
 
     def inputs(self, queries: Sequence[str], videos: Sequence[tuple]) -> dict:
         """Processor outputs for a batch of (query, decoded video) pairs, left-padded."""
-        frames, metadata = zip(*videos, strict=True)
-        return self.processor(
-            text=[build_prompt(q, self.template) for q in queries],
-            videos=list(frames),
-            video_metadata=list(metadata),
-            do_resize=False,
-            do_sample_frames=False,
-            padding=True,
-            **self.video_kwargs,
-            return_tensors="pt",
-        ).to(self.device)
+        texts = [build_prompt(q, self.template) for q in queries]
+        return video_inputs(self.processor, texts, videos, self.device)
 
     @torch.inference_mode()
     def score_decoded(self, queries: Sequence[str], videos: Sequence[tuple]) -> list[dict]:
@@ -142,12 +107,10 @@ class VLMReranker:
         if len(queries) != len(video_paths):
             raise ValueError(f"{len(queries)} queries but {len(video_paths)} video paths")
         size = batch_size or self.batch_size
-        decoded: dict[str, tuple] = {}
         scores = []
         for start in range(0, len(queries), size):
             paths = video_paths[start : start + size]
-            for path in paths:
-                if path not in decoded:
-                    decoded[path] = load_video(path, self.video)
+            # decoded frames are large: keep them for one batch only
+            decoded = {path: load_video(path, self.video) for path in dict.fromkeys(paths)}
             scores += self.score_decoded(queries[start : start + size], [decoded[p] for p in paths])
         return scores

@@ -42,7 +42,82 @@ def model_gpus(model):
 
 def system_model(system):
     """The model that a reranking system scores with."""
-    return {"base": config["models"]["vlm"]}[system]
+    return {
+        "base": config["models"]["vlm"],
+        "caption_reasoner": config["models"]["teacher"],
+    }[system]
+
+
+def teacher_settings():
+    """Keyword arguments of rankvideo.teacher.ReasoningTeacher from the config."""
+    t = config["teacher"]
+    if t["dataset"] not in t["instructions"]:
+        raise ValueError(
+            f"teacher.dataset {t['dataset']!r} is not a key of teacher.instructions"
+        )
+    keys = (
+        "max_reasoning_tokens",
+        "max_answer_tokens",
+        "max_caption_tokens",
+        "max_asr_tokens",
+    )
+    keys += ("batch_size", "device", "dtype")
+    return dict(
+        instruction=t["instructions"][t["dataset"]],
+        answer_words=list(t["answer_words"]),
+        **{k: t[k] for k in keys},
+    )
+
+
+def scorer(system):
+    """How rankvideo.rerank.rerank_shard scores a system's pairs."""
+    model = model_path(system_model(system))
+    if system == "caption_reasoner":
+        return dict(
+            kind="caption_reasoner",
+            model=model,
+            asr=config["data"]["asr"],
+            settings=teacher_settings(),
+        )
+    settings = {k: config["rerank"][k] for k in ("batch_size", "device", "dtype")}
+    return dict(
+        kind="vlm",
+        model=model,
+        video=video_settings(),
+        template=config["prompt"]["template"],
+        **settings,
+    )
+
+
+def rerank_inputs(wildcards):
+    """The system's model (when built here) and, for caption_reasoner, the captions."""
+    inputs = {"model": model_input(system_model(wildcards.system))}
+    if wildcards.system == "caption_reasoner":
+        inputs["captions"] = rules.captions_merge.output.merged
+    return inputs
+
+
+def caption_video_settings():
+    """The video section, with the captioner's own frame and pixel keys where set."""
+    own = {
+        k: v
+        for k, v in config["captions"].items()
+        if k in config["video"] and v is not None
+    }
+    return video_settings() | own
+
+
+def training_data_inputs(wildcards):
+    if config["training_data"] == "archive":
+        return {"released": rules.extract.output.training_data}
+    return {
+        "labels": rules.teacher_merge.output.merged,
+        "captions": rules.captions_merge.output.merged,
+        "qrels": rules.extract.output.qrels,
+        "queries": rules.extract.output.queries,
+        "videos": rules.extract.output.videos,
+        "train": rules.extract.output.train,
+    }
 
 
 def tiny_spec(name):
@@ -63,6 +138,8 @@ def extract_inputs(wildcards):
         for r in RETRIEVERS
         if data["first_stage_dir"]
     }
+    if data["asr"]:
+        files["asr"] = data["asr"]
     return files
 
 

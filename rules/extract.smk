@@ -9,6 +9,8 @@ rule extract:
         videos="results/data/videos.tsv",
         first_stage=expand(FIRST_STAGE, retriever=RETRIEVERS),
         candidates=expand(CANDIDATES, retriever=RETRIEVERS),
+        train_candidates="results/data/train_candidates.json",
+        training_data="results/data/training_data.jsonl",
     log:
         "logs/extract.log",
     conda:
@@ -20,6 +22,8 @@ rule extract:
     params:
         data=config["data"],
         depth=config["rerank"]["depth"],
+        train_depth=config["teacher"]["topk"],
+        train_retriever=config["teacher"]["retriever"],
         folder=subpath(output.queries, parent=True),
     script:
         "../scripts/extract.py"

@@ -18,3 +18,20 @@ rule plots:
         systems=SYSTEMS,
     script:
         "../scripts/plots.py"
+
+
+rule plot_teacher:
+    input:
+        ranking=rules.training_data.output.ranking,
+    output:
+        plot="results/plots/teacher_p_yes.png",
+    log:
+        "logs/plots/teacher_p_yes.log",
+    conda:
+        "../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_teacher.py"

@@ -1,9 +1,9 @@
 rule rerank_shard:
     input:
+        unpack(rerank_inputs),
         candidates=rules.extract.output.candidates,
         queries=rules.extract.output.queries,
         videos=rules.extract.output.videos,
-        model=lambda wildcards: model_input(system_model(wildcards.system)),
     output:
         scores="results/rerank/shards/{system}/{shard}.jsonl",
     log:
@@ -18,11 +18,8 @@ rule rerank_shard:
         runtime=240,
         gpu=lambda wildcards: model_gpus(system_model(wildcards.system)),
     params:
-        model=lambda wildcards: model_path(system_model(wildcards.system)),
         shards=len(SHARDS),
-        video=video_settings(),
-        template=config["prompt"]["template"],
-        rerank=config["rerank"],
+        scorer=lambda wildcards: scorer(wildcards.system),
     script:
         "../scripts/rerank.py"
 

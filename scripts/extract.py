@@ -16,4 +16,6 @@ with log_to(snakemake.log[0]):
         first_stage_dir=data["first_stage_dir"],
         train_queries=data["train_queries"],
         eval_queries=data["eval_queries"],
+        train_depth=snakemake.params.train_depth,
+        train_retriever=snakemake.params.train_retriever,
     )

@@ -7,6 +7,7 @@ import pytest
 from rankvideo import formats
 from rankvideo.demo_data import DemoSettings, build_archive, make_collection
 from rankvideo.extract import UnsafeArchiveError, extract, unpack
+from rankvideo.training_data import build_from_config
 
 
 def _tar(path, members):
@@ -76,6 +77,16 @@ def test_extract_demo(tmp_path, demo_data):
     assert len(pairs) == 5 * len(evals) == counts["pairs_strong"]
     assert {q for q, _ in pairs} == set(evals) <= set(queries)
     assert counts["training_records"] > 0
+    # the released records point at our copies of the videos, and serve as training data
+    released = formats.read_training_records(out / "training_data.jsonl")
+    assert all(r["videos"] == [manifest[r["doc_id"]]] for r in released)
+    summary = build_from_config(
+        "archive", {"released": out / "training_data.jsonl"}, *(tmp_path / n for n in "rcn")
+    )
+    assert summary["pairs"] == len(released) == counts["training_records"]
+    assert summary["caption_records"] == len({r["doc_id"] for r in released})
+    train_candidates = formats.read_candidates(out / "train_candidates.json")
+    assert sum(map(len, train_candidates.values())) == counts["train_pairs"]
 
 
 def _user_files(tmp_path, videos):

@@ -40,8 +40,21 @@ def test_lint(workdir):
 def test_dry_run_plans_the_default_target(workdir):
     result = snakemake("-n", "--quiet", "rules", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    for rule in ("demo_data", "tiny_models", "extract", "rerank_shard", "evaluate", "plots"):
+    rules = ["demo_data", "tiny_models", "extract", "captions_shard", "teacher_shard"]
+    rules += ["training_data", "rerank_shard", "evaluate", "plots", "plot_teacher"]
+    for rule in rules:
         assert rule in result.stdout
+
+
+def test_archive_training_data_skips_the_teacher(workdir):
+    result = snakemake("results/train/ranking.jsonl", "-n", "--quiet", "rules", cwd=workdir)
+    assert "teacher_shard" in result.stdout
+    archive = ["--config", "training_data=archive"]
+    result = snakemake(
+        "results/train/ranking.jsonl", *archive, "-n", "--quiet", "rules", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr
+    assert "teacher_shard" not in result.stdout and "captions_shard" not in result.stdout
 
 
 def test_config_schema_rejects_unknown_keys(workdir):
@@ -53,16 +66,12 @@ def test_config_schema_rejects_unknown_keys(workdir):
 
 @pytest.mark.workflow
 def test_demo_end_to_end(workdir):
-    result = snakemake(
-        "--cores", "2", "results/eval/ndcg.tsv", "results/plots/ndcg.png", cwd=workdir
-    )
+    result = snakemake("--cores", "2", cwd=workdir)  # rule all: every table, record and plot
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(workdir / "results/eval/ndcg.tsv", sep="\t")
+    systems = ["first_stage", "base", "caption_reasoner"]
     assert [tuple(r) for r in table[["retriever", "system"]].values] == [
-        ("strong", "first_stage"),
-        ("strong", "base"),
-        ("weak", "first_stage"),
-        ("weak", "base"),
+        (retriever, system) for retriever in ("strong", "weak") for system in systems
     ]
     metrics = [c for c in table.columns if c.startswith(("ndcg@", "recall@"))]
     assert ((table[metrics] >= 0) & (table[metrics] <= 1)).all().all()
@@ -75,9 +84,24 @@ def test_demo_end_to_end(workdir):
     assert 0.3 < first["weak"] < first["strong"] < 0.8
     # the reranked files hold every evaluation candidate, once
     for retriever in ("strong", "weak"):
-        scores = pd.read_json(workdir / f"results/rerank/{retriever}/base.jsonl", lines=True)
-        assert len(scores) == len(evals) * config["rerank"]["depth"]
-        assert not scores.duplicated(["query_id", "doc_id"]).any()
+        for system in systems[1:]:
+            scores = pd.read_json(
+                workdir / f"results/rerank/{retriever}/{system}.jsonl", lines=True
+            )
+            assert len(scores) == len(evals) * config["rerank"]["depth"]
+            assert not scores.duplicated(["query_id", "doc_id"]).any()
+    # synthesis: a caption per needed video, a label per training candidate, joined records
+    captions = pd.read_json(workdir / "results/captions/captions.jsonl", lines=True)
+    labels = pd.read_json(workdir / "results/teacher/labels.jsonl", lines=True)
+    train = (workdir / "results/data/splits/train.txt").read_text().split()
+    assert len(labels) == len(train) * config["teacher"]["topk"]
+    assert set(labels.doc_id) <= set(captions.doc_id)
+    assert labels.teacher_p_yes.between(0, 1).all() and labels.forced_answer.all()
+    ranking = pd.read_json(workdir / "results/train/ranking.jsonl", lines=True)
+    assert set(ranking.query_id) == set(train) and ranking.true_label.isin([0, 1]).all()
+    counts = pd.read_csv(workdir / "results/train/query_counts.tsv", sep="\t")
+    assert counts.pairs.sum() == len(ranking)
+    assert (workdir / "results/plots/teacher_p_yes.png").stat().st_size > 10_000
     assert (workdir / "results/plots/ndcg.png").stat().st_size > 10_000
     assert (workdir / "results/plots/logit_delta_ecdf.png").stat().st_size > 10_000
     assert list((workdir / "benchmarks/rerank/shards/base").glob("*.tsv"))
@@ -119,7 +143,8 @@ def test_user_folder_of_real_videos(workdir, real_videos):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(workdir / "results/eval/ndcg.tsv", sep="\t")
-    assert list(table.system) == ["first_stage", "base"] and (table.queries == 3).all()
+    assert list(table.system) == ["first_stage", "base", "caption_reasoner"]
+    assert (table.queries == 3).all()
     # a malformed line is named, and the run fails at the step that read it
     (workdir / "mine/qrels.txt").write_text("u1 0 bigbuckbunny 2\nu2 0 bikes\n")
     result = snakemake(

@@ -1,0 +1,80 @@
+"""Loading models by `from_pretrained(name_or_path)`: hub ids (local cache) or folders."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, dtype)
+
+
+def load_vlm(model_path: str, device: str = "auto", dtype: str = "auto", cache_dir=None):
+    """(model, processor, device) of a vision-language model, in eval mode.
+
+    Qwen3-VL and Qwen2.5-VL load through AutoModelForImageTextToText; for a
+    Qwen3-Omni checkpoint only its thinker (the text-generating part) is loaded.
+    """
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    where = pick_device(device)
+    processor = AutoProcessor.from_pretrained(model_path, cache_dir=cache_dir)
+    processor.tokenizer.padding_side = "left"  # the next-token slot is the last column
+    model_type = AutoConfig.from_pretrained(model_path, cache_dir=cache_dir).model_type
+    if model_type == "qwen3_omni_moe":
+        from transformers import Qwen3OmniMoeThinkerForConditionalGeneration as model_class
+    else:
+        model_class = AutoModelForImageTextToText
+    model = model_class.from_pretrained(
+        model_path, dtype=pick_dtype(dtype, where), cache_dir=cache_dir
+    ).to(where)
+    model.eval()
+    log.info("loaded %s (%s) on %s", model_path, type(model).__name__, where)
+    return model, processor, where
+
+
+def load_text_lm(model_path: str, device: str = "auto", dtype: str = "auto", cache_dir=None):
+    """(model, tokenizer, device) of a causal language model, in eval mode."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where = pick_device(device)
+    tokenizer = AutoTokenizer.from_pretrained(model_path, cache_dir=cache_dir)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(
+        model_path, dtype=pick_dtype(dtype, where), cache_dir=cache_dir
+    ).to(where)
+    model.eval()
+    log.info("loaded %s (%s) on %s", model_path, type(model).__name__, where)
+    return model, tokenizer, where
+
+
+def video_inputs(processor, texts, videos, device) -> dict:
+    """Processor outputs for prompts with one decoded video each (see video.load_video)."""
+    frames, metadata = zip(*videos, strict=True)
+    # frames arrive sized by qwen-vl-utils (do_resize=False): the processor's own
+    # per-frame pixel cap is moot, and naming it silences a deprecation warning
+    capped = hasattr(type(processor.video_processor), "cap_pixels_per_frame")
+    return processor(
+        text=list(texts),
+        videos=list(frames),
+        video_metadata=list(metadata),
+        do_resize=False,
+        do_sample_frames=False,
+        padding=True,
+        return_tensors="pt",
+        **({"cap_pixels_per_frame": False} if capped else {}),
+    ).to(device)
