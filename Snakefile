@@ -18,6 +18,8 @@ include: "rules/extract.smk"
 include: "rules/captions.smk"
 include: "rules/teacher.smk"
 include: "rules/training_data.smk"
+include: "rules/train_perception.smk"
+include: "rules/train_reranker.smk"
 include: "rules/rerank.smk"
 include: "rules/evaluate.smk"
 include: "rules/plots.smk"
@@ -32,3 +34,4 @@ rule all:
         rules.training_data.output.ranking,
         rules.training_data.output.captions,
         rules.plot_teacher.output.plot,
+        rules.plot_training.output.plot,

@@ -10,7 +10,8 @@ derives from one seed, and the archive is byte-identical for the same settings.
 The archive follows the original release's layout (`data/training_data.json`,
 `data/videos2queriesranking_<retriever>.json`,
 `data/first_stage_results/ranking_<retriever>.json`) plus the videos, queries,
-qrels and the train/eval query split.
+qrels, the train/eval query split and reference captions (`data/captions.jsonl`,
+the generator's true descriptions).
 """
 
 from __future__ import annotations
@@ -227,6 +228,10 @@ def build_archive(settings: DemoSettings, archive_path) -> dict:
         for d in formats.ranked(first[q])[: settings.training_depth]
     ]
     files["data/training_data.json"] = text(_json_line(r) for r in records)
+    # the generator's true descriptions: what a perfect captioner would write
+    files["data/captions.jsonl"] = text(
+        _json_line({"doc_id": c.doc_id, "text": c.description().capitalize() + "."}) for c in clips
+    )
     for clip in clips:
         frames = render(
             clip, settings, np.random.default_rng([settings.seed, 2, int(clip.doc_id[1:])])

@@ -8,6 +8,7 @@ one folder of normalised files that every later step reads:
     first_stage/<retriever>.json  candidates/<retriever>.json (eval top-`depth`)
     train_candidates.json (train top-`train_depth` of one retriever, for the teacher)
     training_data.jsonl (the archive's released training records; empty without)
+    reference_captions.jsonl (the archive's data/captions.jsonl; empty without)
 """
 
 from __future__ import annotations
@@ -190,6 +191,12 @@ def extract(
         # the release's paths are its authors'; ours come from the video folder
         released = [{**r, "videos": [manifest[r["doc_id"]]]} for r in released]
     counts["training_records"] = formats.write_jsonl(out / "training_data.jsonl", released)
+    reference = []
+    if unpacked and (unpacked / "captions.jsonl").exists():
+        reference = [
+            r for _, r in formats.read_jsonl(unpacked / "captions.jsonl", ("doc_id", "text"))
+        ]
+    counts["reference_captions"] = formats.write_jsonl(out / "reference_captions.jsonl", reference)
 
     formats.write_queries(out / "queries.tsv", query_text)
     formats.write_qrels(out / "qrels.txt", judgements)

@@ -84,3 +84,21 @@ def plot_teacher_p_yes(ranking, output) -> None:
     fig.savefig(output, dpi=150)
     plt.close(fig)
     log.info("wrote %s", output)
+
+
+def plot_training(logs: dict[str, str], output) -> None:
+    """Loss per optimizer step of each training stage (one panel per stage)."""
+    fig, axes = plt.subplots(1, len(logs), figsize=(4.5 * len(logs), 3.4), squeeze=False)
+    for ax, (stage, path) in zip(axes[0], logs.items(), strict=True):
+        table = pd.read_csv(path, sep="\t")
+        terms = [c for c in ("loss", "listwise", "distill", "pointwise") if c in table]
+        for term in terms:
+            ax.plot(table.step, table[term], label=term, linewidth=0.8 if term != "loss" else 1.2)
+        ax.set_title(stage)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(output, dpi=150)
+    plt.close(fig)
+    log.info("wrote %s", output)

@@ -64,16 +64,17 @@ def synthesize(labels, captions, qrels, queries, manifest, train_ids) -> list[di
     return records
 
 
-def caption_records(records: list[dict]) -> list[dict]:
-    """One stage-1 record per training video that has a non-empty caption."""
+def caption_records(records: list[dict], reference: dict[str, str] | None = None) -> list[dict]:
+    """One stage-1 record per training video with a non-empty caption.
+
+    The caption is the record's evidence caption, or with `reference` the
+    reference caption of the video (the demo's generator truth).
+    """
     seen = {}
     for r in records:
-        if r["doc_id"] not in seen and r["evidence"]["caption"].strip():
-            seen[r["doc_id"]] = {
-                "doc_id": r["doc_id"],
-                "videos": r["videos"],
-                "caption": r["evidence"]["caption"],
-            }
+        text = reference.get(r["doc_id"], "") if reference is not None else r["evidence"]["caption"]
+        if r["doc_id"] not in seen and text.strip():
+            seen[r["doc_id"]] = {"doc_id": r["doc_id"], "videos": r["videos"], "caption": text}
     return [seen[d] for d in sorted(seen)]
 
 
@@ -98,10 +99,10 @@ def per_query_counts(records: list[dict]) -> pd.DataFrame:
     ]
 
 
-def build(records: list[dict], ranking_out, captions_out, counts_out) -> dict:
+def build(records: list[dict], ranking_out, captions_out, counts_out, reference=None) -> dict:
     """Write the stage-2 and stage-1 records and the per-query counts; log a summary."""
     formats.write_jsonl(ranking_out, records)
-    stage1 = caption_records(records)
+    stage1 = caption_records(records, reference)
     formats.write_jsonl(captions_out, stage1)
     counts = per_query_counts(records)
     counts.to_csv(counts_out, sep="\t", index=False)
@@ -124,8 +125,14 @@ def build(records: list[dict], ranking_out, captions_out, counts_out) -> dict:
     return summary
 
 
-def build_from_config(mode: str, inputs: dict, ranking_out, captions_out, counts_out) -> dict:
-    """`synthesize`: from the teacher and captions steps; `archive`: the released records."""
+def build_from_config(
+    mode: str, inputs: dict, ranking_out, captions_out, counts_out, stage1_captions="evidence"
+) -> dict:
+    """`synthesize`: from the teacher and captions steps; `archive`: the released records.
+
+    Stage-1 captions are the records' evidence captions, or (`reference`) the
+    data's reference captions.
+    """
     if mode == "archive":
         records = formats.read_training_records(inputs["released"])
         if not records:
@@ -143,4 +150,14 @@ def build_from_config(mode: str, inputs: dict, ranking_out, captions_out, counts
         )
     else:
         raise ValueError(f"training_data: {mode!r} is neither 'synthesize' nor 'archive'")
-    return build(records, ranking_out, captions_out, counts_out)
+    reference = None
+    if stage1_captions == "reference":
+        reference = {
+            r["doc_id"]: r["text"]
+            for _, r in formats.read_jsonl(inputs["reference"], ("doc_id", "text"))
+        }
+        if not reference:
+            raise ValueError(
+                f"{inputs['reference']}: stage1.captions is 'reference' but there are none"
+            )
+    return build(records, ranking_out, captions_out, counts_out, reference)

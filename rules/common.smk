@@ -35,17 +35,27 @@ def model_input(model):
     return [model_path(model)] if is_tiny(model) else []
 
 
-def model_gpus(model):
-    """Real models run on one GPU; the demo's tiny models on CPU."""
-    return 0 if is_tiny(model) else 1
+def model_gpus(model, processes=1):
+    """Real models run on GPUs (one per process); the demo's tiny models on CPU."""
+    return 0 if is_tiny(model) else processes
 
 
 def system_model(system):
-    """The model that a reranking system scores with."""
+    """The model a reranking system scores with: a model name, or the stage-2 folder."""
+    if system == "rankvideo":
+        return str(rules.train_reranker.output.model)
     return {
         "base": config["models"]["vlm"],
         "caption_reasoner": config["models"]["teacher"],
     }[system]
+
+
+def stage_settings(stage):
+    """Trainer settings of a training stage: its config section less the workflow keys."""
+    settings = {
+        k: v for k, v in config[stage].items() if k not in ("processes", "captions")
+    }
+    return settings | {"video": video_settings(), "seed": config["seed"]}
 
 
 def teacher_settings():
@@ -91,6 +101,8 @@ def scorer(system):
 
 def rerank_inputs(wildcards):
     """The system's model (when built here) and, for caption_reasoner, the captions."""
+    if wildcards.system == "rankvideo":
+        return {"model": rules.train_reranker.output.model}
     inputs = {"model": model_input(system_model(wildcards.system))}
     if wildcards.system == "caption_reasoner":
         inputs["captions"] = rules.captions_merge.output.merged
@@ -108,9 +120,12 @@ def caption_video_settings():
 
 
 def training_data_inputs(wildcards):
+    reference = {}
+    if config["stage1"]["captions"] == "reference":
+        reference = {"reference": rules.extract.output.reference_captions}
     if config["training_data"] == "archive":
-        return {"released": rules.extract.output.training_data}
-    return {
+        return {"released": rules.extract.output.training_data} | reference
+    return reference | {
         "labels": rules.teacher_merge.output.merged,
         "captions": rules.captions_merge.output.merged,
         "qrels": rules.extract.output.qrels,

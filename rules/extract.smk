@@ -11,6 +11,7 @@ rule extract:
         candidates=expand(CANDIDATES, retriever=RETRIEVERS),
         train_candidates="results/data/train_candidates.json",
         training_data="results/data/training_data.jsonl",
+        reference_captions="results/data/reference_captions.jsonl",
     log:
         "logs/extract.log",
     conda:

@@ -35,3 +35,21 @@ rule plot_teacher:
         runtime=10,
     script:
         "../scripts/plot_teacher.py"
+
+
+rule plot_training:
+    input:
+        stage1=rules.train_perception.output.log,
+        stage2=rules.train_reranker.output.log,
+    output:
+        plot="results/plots/training_loss.png",
+    log:
+        "logs/plots/training_loss.log",
+    conda:
+        "../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_training.py"

@@ -16,7 +16,11 @@ rule rerank_shard:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=lambda wildcards: model_gpus(system_model(wildcards.system)),
+        gpu=lambda wildcards: model_gpus(
+            config["models"][
+                "teacher" if wildcards.system == "caption_reasoner" else "vlm"
+            ]
+        ),
     params:
         shards=len(SHARDS),
         scorer=lambda wildcards: scorer(wildcards.system),

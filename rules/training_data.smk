@@ -15,5 +15,6 @@ rule training_data:
         runtime=30,
     params:
         mode=config["training_data"],
+        stage1_captions=config["stage1"]["captions"],
     script:
         "../scripts/training_data.py"

@@ -10,4 +10,5 @@ with log_to(snakemake.log[0]):
         ranking_out=snakemake.output.ranking,
         captions_out=snakemake.output.captions,
         counts_out=snakemake.output.counts,
+        stage1_captions=snakemake.params.stage1_captions,
     )

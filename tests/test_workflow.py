@@ -41,7 +41,8 @@ def test_dry_run_plans_the_default_target(workdir):
     result = snakemake("-n", "--quiet", "rules", cwd=workdir)
     assert result.returncode == 0, result.stderr
     rules = ["demo_data", "tiny_models", "extract", "captions_shard", "teacher_shard"]
-    rules += ["training_data", "rerank_shard", "evaluate", "plots", "plot_teacher"]
+    rules += ["training_data", "train_perception", "train_reranker", "rerank_shard"]
+    rules += ["evaluate", "plots", "plot_teacher", "plot_training"]
     for rule in rules:
         assert rule in result.stdout
 
@@ -69,7 +70,7 @@ def test_demo_end_to_end(workdir):
     result = snakemake("--cores", "2", cwd=workdir)  # rule all: every table, record and plot
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(workdir / "results/eval/ndcg.tsv", sep="\t")
-    systems = ["first_stage", "base", "caption_reasoner"]
+    systems = ["first_stage", "base", "caption_reasoner", "rankvideo"]
     assert [tuple(r) for r in table[["retriever", "system"]].values] == [
         (retriever, system) for retriever in ("strong", "weak") for system in systems
     ]
@@ -102,6 +103,15 @@ def test_demo_end_to_end(workdir):
     counts = pd.read_csv(workdir / "results/train/query_counts.tsv", sep="\t")
     assert counts.pairs.sum() == len(ranking)
     assert (workdir / "results/plots/teacher_p_yes.png").stat().st_size > 10_000
+    # training: both stages logged every step, and the trained reranker beats the zero-shot one
+    for stage in ("stage1", "stage2"):
+        steps = pd.read_csv(workdir / f"results/{stage}/train_log.tsv", sep="\t")
+        assert len(steps) == config[stage]["max_steps"]
+        assert steps.loss.iloc[-20:].mean() < steps.loss.iloc[:20].mean()
+    ndcg = table.set_index(["retriever", "system"])["ndcg@10"]
+    for retriever in ("strong", "weak"):
+        assert ndcg[(retriever, "rankvideo")] > ndcg[(retriever, "base")]
+    assert (workdir / "results/plots/training_loss.png").stat().st_size > 10_000
     assert (workdir / "results/plots/ndcg.png").stat().st_size > 10_000
     assert (workdir / "results/plots/logit_delta_ecdf.png").stat().st_size > 10_000
     assert list((workdir / "benchmarks/rerank/shards/base").glob("*.tsv"))
@@ -135,7 +145,8 @@ def test_user_folder_of_real_videos(workdir, real_videos):
             "first_stage_dir": "mine",
         },
         "video": {"max_frames": 8, "min_pixels": 4096, "max_pixels": 16384},
-        "rerank": {"depth": 4, "shards": 1},
+        "rerank": {"depth": 4, "shards": 1, "systems": ["base", "caption_reasoner"]},
+        "captions": {"max_new_tokens": 8},
     }
     (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(

@@ -1,0 +1,145 @@
+"""Stage 1, perception SFT: the base VLM learns to caption its videos.
+
+The target is the caption wrapped in `<think>...</think>` (as the original
+release does), then the end-of-turn token; the loss covers those assistant
+tokens only. `python -m rankvideo.train_perception` takes the release's
+arguments, or `--settings` (a JSON file, as the workflow writes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from rankvideo import formats
+from rankvideo.models import video_inputs
+from rankvideo.training import (
+    load_for_training,
+    prepare,
+    run_trainer,
+    save_model,
+    training_arguments,
+)
+from rankvideo.video import VideoSettings, load_video
+
+log = logging.getLogger(__name__)
+
+CAPTION_PROMPT = "Describe this video."
+
+DEFAULTS = {
+    "method": "full",
+    "lora": {
+        "r": 16,
+        "alpha": 32,
+        "dropout": 0.05,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    },
+    "freeze_embeddings": False,
+    "prompt": CAPTION_PROMPT,
+    "learning_rate": 1e-5,
+    "weight_decay": 0.0,
+    "scheduler": "cosine",
+    "warmup_steps": 0.03,
+    "epochs": 1,
+    "max_steps": -1,
+    "batch_size": 1,
+    "gradient_accumulation": 8,
+    "max_grad_norm": 1.0,
+    "log_every": 1,
+    "save_every": 200,
+    "seed": 0,
+    "video": {},
+}
+
+
+class CaptionCollator:
+    """Batches of (video, caption) records with labels on the assistant tokens only."""
+
+    def __init__(self, processor, video: VideoSettings, prompt: str):
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.video = video
+        messages = [
+            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}
+        ]
+        self.prompt = processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+
+    def target(self, caption: str) -> str:
+        return f"<think>\n{' '.join(caption.split())}\n</think>{self.tokenizer.eos_token}"
+
+    def __call__(self, records: list[dict]) -> dict:
+        videos = [load_video(r["videos"][0], self.video) for r in records]
+        targets = [self.target(r["caption"]) for r in records]
+        batch = video_inputs(self.processor, [self.prompt + t for t in targets], videos, "cpu")
+        labels = torch.full_like(batch["input_ids"], -100)
+        for row, target in enumerate(targets):
+            ids = self.tokenizer.encode(target, add_special_tokens=False)
+            tail = batch["input_ids"][row, -len(ids) :]
+            if tail.tolist() != ids:  # left padding: the target is the end of every row
+                raise ValueError(f"target tokens of {records[row]['doc_id']} do not end the prompt")
+            labels[row, -len(ids) :] = tail
+        batch["labels"] = labels
+        return dict(batch)
+
+
+def train_perception(settings: dict, callbacks=()) -> None:
+    """Fine-tune `settings['model']` on the caption records; see DEFAULTS for the keys."""
+    settings = {**DEFAULTS, **settings}
+    records = [
+        r for _, r in formats.read_jsonl(settings["train_data"], ("doc_id", "videos", "caption"))
+    ]
+    if not records:
+        raise ValueError(f"{settings['train_data']}: no caption records to train on")
+    model, processor = load_for_training(settings["model"], settings["method"])
+    model = prepare(model, settings["method"], settings["lora"], settings["freeze_embeddings"])
+    patch = getattr(processor.video_processor, "patch_size", 16)
+    video = VideoSettings(**{**settings["video"], "patch_size": patch})
+    work_dir = Path(settings["work_dir"])
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(settings, work_dir),
+        train_dataset=records,
+        callbacks=list(callbacks),
+        data_collator=CaptionCollator(processor, video, settings["prompt"]),
+    )
+    log.info("stage 1: %d caption records", len(records))
+    run_trainer(trainer, work_dir)
+    save_model(trainer, processor, settings["output_dir"], settings, settings["method"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Stage 1: perception SFT (captioning).")
+    parser.add_argument("--settings", help="JSON settings (as the workflow writes them)")
+    parser.add_argument("--model", help="base VLM: hub id or folder")
+    parser.add_argument(
+        "--train-data", help="caption records {doc_id, videos, caption} (JSON lines)"
+    )
+    parser.add_argument("--eval-data", help="accepted for compatibility; not used yet")
+    parser.add_argument("--output-dir", help="where the trained model is saved")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.settings:
+        settings = json.loads(Path(args.settings).read_text())
+    else:
+        if not (args.model and args.train_data and args.output_dir):
+            parser.error("give --settings, or --model, --train-data and --output-dir")
+        out = Path(args.output_dir)
+        settings = {
+            "model": args.model,
+            "train_data": args.train_data,
+            "output_dir": str(out / "model"),
+            "work_dir": str(out / "work"),
+            "log": str(out / "train_log.tsv"),
+        }
+    train_perception(settings)
+
+
+if __name__ == "__main__":
+    main()

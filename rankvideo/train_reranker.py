@@ -1,0 +1,203 @@
+"""Stage 2, reranker training: the yes/no score learns to rank a query's videos.
+
+Batches group one query: one positive and `num_negatives` negatives (the
+negatives come from the training records, i.e. the first stage's hard ones).
+The score is `log P(yes) - log P(no)` at the answer slot of the same prompt as
+inference; the loss is `rankvideo.losses.reranker_loss`. A query without both
+a positive and a negative is counted and left out. `python -m
+rankvideo.train_reranker` takes the release's arguments or `--settings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import Trainer
+
+from rankvideo import formats
+from rankvideo.losses import LossWeights, reranker_loss
+from rankvideo.models import video_inputs
+from rankvideo.prompt import build_prompt
+from rankvideo.scoring import answer_token_ids
+from rankvideo.train_perception import DEFAULTS as STAGE1_DEFAULTS
+from rankvideo.training import (
+    load_for_training,
+    prepare,
+    run_trainer,
+    save_model,
+    training_arguments,
+)
+from rankvideo.video import VideoSettings, load_video
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    **{k: v for k, v in STAGE1_DEFAULTS.items() if k not in ("prompt", "freeze_embeddings")},
+    "freeze_embeddings": False,
+    "num_negatives": 7,
+    "template": "chat",
+    "answer_words": ["yes", "no"],
+    "losses": {},
+}
+
+
+def make_groups(records: list[dict], num_negatives: int, seed: int) -> tuple[list[dict], dict]:
+    """One group per positive: the positive first, then `num_negatives` negatives of its query.
+
+    Negatives are drawn without replacement when the query has enough, else with
+    replacement (counted). Queries lacking a positive or a negative are counted.
+    """
+    by_query = defaultdict(lambda: ([], []))
+    for r in records:
+        by_query[r["query_id"]][0 if r["true_label"] == 1 else 1].append(r)
+    groups, report = [], {"queries": len(by_query), "without_positive": 0, "without_negative": 0}
+    report["groups_with_repeated_negatives"] = 0
+    for qid in sorted(by_query):
+        positives, negatives = by_query[qid]
+        if not positives:
+            report["without_positive"] += 1
+            continue
+        if not negatives:
+            report["without_negative"] += 1
+            continue
+        rng = np.random.default_rng([seed, zlib.crc32(qid.encode())])
+        for positive in positives:
+            repeat = len(negatives) < num_negatives
+            report["groups_with_repeated_negatives"] += repeat
+            picks = rng.choice(len(negatives), size=num_negatives, replace=repeat)
+            groups.append({"query_id": qid, "pairs": [positive, *(negatives[i] for i in picks)]})
+    report["groups"] = len(groups)
+    return groups, report
+
+
+class GroupCollator:
+    """Flattens groups into pairs, prompts them as inference does, keeps the group structure."""
+
+    def __init__(self, processor, video: VideoSettings, template: str):
+        self.processor = processor
+        self.video = video
+        self.template = template
+
+    def __call__(self, groups: list[dict]) -> dict:
+        pairs = [p for g in groups for p in g["pairs"]]
+        decoded = {}
+        for p in pairs:
+            if p["videos"][0] not in decoded:
+                decoded[p["videos"][0]] = load_video(p["videos"][0], self.video)
+        texts = [build_prompt(p["query"], self.template) for p in pairs]
+        batch = dict(
+            video_inputs(self.processor, texts, [decoded[p["videos"][0]] for p in pairs], "cpu")
+        )
+        shape = (len(groups), len(groups[0]["pairs"]))
+        batch["group_labels"] = torch.tensor([float(p["true_label"]) for p in pairs]).view(shape)
+        teacher = [
+            math.nan if p.get("teacher_p_yes") is None else p["teacher_p_yes"] for p in pairs
+        ]
+        batch["teacher_p_yes"] = torch.tensor(teacher).view(shape)
+        return batch
+
+
+class RerankerTrainer(Trainer):
+    """Trainer whose loss is the stage-2 loss over the yes/no scores of each group."""
+
+    def __init__(self, *args, yes_ids, no_ids, weights: LossWeights, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.yes_ids, self.no_ids, self.weights = list(yes_ids), list(no_ids), weights
+        self._terms = defaultdict(list)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("group_labels")
+        teacher = inputs.pop("teacher_p_yes")
+        out = model(**inputs, logits_to_keep=1, use_cache=False)
+        log_probs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+        scores = torch.logsumexp(log_probs[:, self.yes_ids], -1) - torch.logsumexp(
+            log_probs[:, self.no_ids], -1
+        )
+        terms = reranker_loss(scores.view(labels.shape), labels, teacher, self.weights)
+        for name, value in terms.items():
+            if name != "loss":
+                self._terms[name].append(value.detach().item())
+        return (terms["loss"], out) if return_outputs else terms["loss"]
+
+    def log(self, logs, *args, **kwargs):
+        if "loss" in logs:
+            logs.update({name: sum(v) / len(v) for name, v in self._terms.items() if v})
+            self._terms.clear()
+        super().log(logs, *args, **kwargs)
+
+
+def train_reranker(settings: dict, callbacks=()) -> dict:
+    """Train `settings['model']` (stage 1's) on the ranking records; see DEFAULTS for the keys."""
+    settings = {**DEFAULTS, **settings}
+    records = formats.read_training_records(settings["train_data"])
+    groups, report = make_groups(records, settings["num_negatives"], settings["seed"])
+    log.info("stage 2 groups: %s", report)
+    if report["without_positive"] or report["without_negative"]:
+        log.warning(
+            "%d queries without a positive and %d without a negative are left out",
+            report["without_positive"], report["without_negative"],
+        )  # fmt: skip
+    if not groups:
+        raise ValueError(f"{settings['train_data']}: no query has both a positive and a negative")
+    model, processor = load_for_training(settings["model"], settings["method"])
+    model = prepare(model, settings["method"], settings["lora"], settings["freeze_embeddings"])
+    patch = getattr(processor.video_processor, "patch_size", 16)
+    video = VideoSettings(**{**settings["video"], "patch_size": patch})
+    yes, no = settings["answer_words"]
+    work_dir = Path(settings["work_dir"])
+    trainer = RerankerTrainer(
+        model=model,
+        args=training_arguments(settings, work_dir),
+        train_dataset=groups,
+        callbacks=list(callbacks),
+        data_collator=GroupCollator(processor, video, settings["template"]),
+        yes_ids=answer_token_ids(processor.tokenizer, yes),
+        no_ids=answer_token_ids(processor.tokenizer, no),
+        weights=LossWeights(**settings["losses"]),
+    )
+    run_trainer(trainer, work_dir)
+    save_model(
+        trainer,
+        processor,
+        settings["output_dir"],
+        {**settings, "groups": report},
+        settings["method"],
+    )
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Stage 2: reranker training.")
+    parser.add_argument("--settings", help="JSON settings (as the workflow writes them)")
+    parser.add_argument("--model", help="stage-1 model folder (or any VLM)")
+    parser.add_argument("--train-data", help="ranking records (the release's training format)")
+    parser.add_argument("--eval-data", help="accepted for compatibility; not used yet")
+    parser.add_argument("--output-dir", help="where the trained model is saved")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.settings:
+        settings = json.loads(Path(args.settings).read_text())
+    else:
+        if not (args.model and args.train_data and args.output_dir):
+            parser.error("give --settings, or --model, --train-data and --output-dir")
+        out = Path(args.output_dir)
+        settings = {
+            "model": args.model,
+            "train_data": args.train_data,
+            "output_dir": str(out / "model"),
+            "work_dir": str(out / "work"),
+            "log": str(out / "train_log.tsv"),
+        }
+    train_reranker(settings)
+
+
+if __name__ == "__main__":
+    main()

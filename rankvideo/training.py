@@ -1,0 +1,176 @@
+"""What both training stages share: model preparation, the Trainer, resume, saving.
+
+Training runs on transformers' `Trainer` (which runs on accelerate): several
+processes when started under `accelerate launch`, gloo on CPU, NCCL on GPUs.
+Checkpoints go to a work folder outside the declared outputs, so a crashed or
+stopped run resumes from its last checkpoint; the final model is saved where
+`from_pretrained` loads it, with the resolved settings next to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def check_method(method: str) -> None:
+    if method not in ("full", "lora", "qlora"):
+        raise ValueError(f"training method {method!r}: use full, lora or qlora")
+    if method == "qlora":
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                "QLoRA needs a CUDA GPU (4-bit bitsandbytes kernels); use lora or full on CPU"
+            )
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise RuntimeError("QLoRA needs the bitsandbytes package: pip install bitsandbytes")
+
+
+def load_for_training(model_path: str, method: str):
+    """(model, processor) of a VLM ready to train with `method`."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    check_method(method)
+    processor = AutoProcessor.from_pretrained(model_path)
+    processor.tokenizer.padding_side = "left"
+    kwargs = {"dtype": torch.bfloat16 if torch.cuda.is_available() else torch.float32}
+    if method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+        )
+    model = AutoModelForImageTextToText.from_pretrained(model_path, **kwargs)
+    return model, processor
+
+
+def prepare(model, method: str, lora: dict, freeze_embeddings: bool = False):
+    """Wrap the model for LoRA/QLoRA, or freeze the token embedding for full training."""
+    if method in ("lora", "qlora"):
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+        if method == "qlora":
+            model = prepare_model_for_kbit_training(model)
+        config = LoraConfig(
+            r=lora["r"],
+            lora_alpha=lora["alpha"],
+            lora_dropout=lora["dropout"],
+            target_modules=list(lora["target_modules"]),
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, config)
+    elif freeze_embeddings:
+        model.get_input_embeddings().requires_grad_(False)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    log.info(
+        "%s training: %.2fM of %.2fM parameters trainable", method, trainable / 1e6, total / 1e6
+    )
+    return model
+
+
+def training_arguments(settings: dict, work_dir) -> TrainingArguments:
+    cpu = not torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(Path(work_dir) / "checkpoints"),
+        per_device_train_batch_size=settings["batch_size"],
+        gradient_accumulation_steps=settings["gradient_accumulation"],
+        learning_rate=settings["learning_rate"],
+        weight_decay=settings["weight_decay"],
+        lr_scheduler_type=settings["scheduler"],
+        warmup_steps=settings["warmup_steps"],
+        num_train_epochs=settings["epochs"],
+        max_steps=settings["max_steps"],
+        max_grad_norm=settings["max_grad_norm"],
+        logging_steps=settings["log_every"],
+        save_strategy="steps",
+        save_steps=settings["save_every"],
+        save_total_limit=2,
+        seed=settings["seed"],
+        data_seed=settings["seed"],
+        bf16=not cpu,
+        use_cpu=cpu,
+        ddp_backend="gloo" if cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        report_to=[],
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
+def run_trainer(trainer: Trainer, work_dir) -> None:
+    """Train, resuming from the last checkpoint in `work_dir` when there is one."""
+    last = (
+        get_last_checkpoint(str(Path(work_dir) / "checkpoints"))
+        if (Path(work_dir) / "checkpoints").is_dir()
+        else None
+    )
+    if last:
+        log.info("resuming from %s", last)
+    trainer.train(resume_from_checkpoint=last)
+
+
+def write_log(trainer: Trainer, path) -> None:
+    """The per-step log (loss terms, learning rate, grad norm) as TSV, resumed steps included."""
+    rows = [
+        {"step": entry["step"], **{k: v for k, v in entry.items() if k != "step"}}
+        for entry in trainer.state.log_history
+        if "loss" in entry
+    ]
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def save_model(trainer: Trainer, processor, output_dir, settings: dict, method: str) -> None:
+    """Merged weights (full, lora) or the adapter (qlora) + processor + resolved settings + log."""
+    if not trainer.is_world_process_zero():
+        return
+    write_log(trainer, settings["log"])
+    model = trainer.model
+    if method == "lora":
+        model = model.merge_and_unload()
+    output_dir = Path(output_dir)
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    (output_dir / "training_config.json").write_text(json.dumps(settings, indent=2, default=str))
+    log.info("saved %s", output_dir)
+
+
+def run_stage(module: str, settings: dict, processes: int) -> None:
+    """Write the settings next to the checkpoints and run the stage's entry point."""
+    work = Path(settings["work_dir"])
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "settings.json"
+    path.write_text(json.dumps(settings, indent=2))
+    launch(module, path, processes)
+
+
+def launch(module: str, settings_path, processes: int) -> None:
+    """Run `python -m <module> --settings <json>`; under `accelerate launch` when processes > 1."""
+    if processes <= 1:
+        command = [sys.executable, "-m", module, "--settings", str(settings_path)]
+    else:
+        command = [
+            sys.executable, "-m", "accelerate.commands.launch",
+            "--num_processes", str(processes), "--num_machines", "1",
+            *(["--cpu"] if not torch.cuda.is_available() else ["--multi_gpu"]),
+            "-m", module, "--settings", str(settings_path),
+        ]  # fmt: skip
+    log.info("running %s", " ".join(command))
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    # the child writes where this process logs (the job log under Snakemake)
+    subprocess.run(command, check=True, env=env, stdout=sys.stderr, stderr=sys.stderr)

@@ -1,0 +1,192 @@
+"""The two training stages on the tiny model: masking, learning, resume, LoRA, processes."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from rankvideo import formats
+from rankvideo.losses import LossWeights
+from rankvideo.train_perception import CaptionCollator, train_perception
+from rankvideo.train_reranker import GroupCollator, RerankerTrainer, make_groups, train_reranker
+from rankvideo.training import check_method, load_for_training, run_stage, training_arguments
+from rankvideo.video import VideoSettings
+
+VIDEO = {"fps": 2.0, "max_frames": 8, "min_pixels": 4096, "max_pixels": 4096}
+FAST = {"batch_size": 2, "gradient_accumulation": 1, "warmup_steps": 0, "save_every": 3, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def records(demo_data):
+    """The demo's released training records, pointing at the extracted videos."""
+    rows = formats.read_training_records(demo_data["data"] / "training_data.json")
+    for r in rows:
+        r["videos"] = [str(demo_data["data"] / r["videos"][0])]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def caption_file(records, tmp_path_factory):
+    path = tmp_path_factory.mktemp("stage1") / "captions.jsonl"
+    seen = {r["doc_id"]: r for r in records}
+    rows = [
+        {"doc_id": d, "videos": r["videos"], "caption": r["evidence"]["caption"]}
+        for d, r in seen.items()
+    ]
+    formats.write_jsonl(path, rows[:16])
+    return path
+
+
+@pytest.fixture(scope="module")
+def ranking_file(records, tmp_path_factory):
+    path = tmp_path_factory.mktemp("stage2") / "ranking.jsonl"
+    queries = sorted({r["query_id"] for r in records})[:3]
+    formats.write_jsonl(path, [r for r in records if r["query_id"] in queries])
+    return path
+
+
+def test_labels_cover_only_the_assistant_tokens(tiny_vlm, caption_file):
+    _, processor = load_for_training(str(tiny_vlm), "full")
+    collator = CaptionCollator(processor, VideoSettings(**VIDEO), "Describe this video.")
+    rows = [r for _, r in formats.read_jsonl(caption_file)][:3]
+    batch = collator(rows)
+    tokenizer = processor.tokenizer
+    for i, row in enumerate(rows):
+        labelled = batch["labels"][i][batch["labels"][i] != -100].tolist()
+        target = f"<think>\n{row['caption']}\n</think><|im_end|>"
+        assert labelled == tokenizer.encode(target, add_special_tokens=False)
+        assert tokenizer.decode(labelled).startswith("<think>")
+        # the prompt, the video tokens and the padding carry no label
+        video_id = tokenizer.convert_tokens_to_ids("<|video_pad|>")
+        assert video_id not in labelled and (batch["input_ids"][i] == video_id).any()
+        assert (batch["labels"][i][batch["attention_mask"][i] == 0] == -100).all()
+
+
+def test_groups_are_counted(records):
+    rows = [dict(r) for r in records if r["query_id"] in {"q001", "q003"}]
+    for r in rows:
+        if r["query_id"] == "q003":
+            r["true_label"] = 0  # a query without any positive
+    groups, report = make_groups(rows, num_negatives=3, seed=0)
+    assert report["without_positive"] == 1 and report["queries"] == 2
+    positives = sum(r["true_label"] for r in rows if r["query_id"] == "q001")
+    assert report["groups"] == len(groups) == positives
+    assert all(g["pairs"][0]["true_label"] == 1 for g in groups)
+    assert all(p["true_label"] == 0 for g in groups for p in g["pairs"][1:])
+    again, _ = make_groups(rows, num_negatives=3, seed=0)
+    assert [[p["doc_id"] for p in g["pairs"]] for g in groups] == [
+        [p["doc_id"] for p in g["pairs"]] for g in again
+    ]
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(tiny_vlm, ranking_file, tmp_path):
+    model, processor = load_for_training(str(tiny_vlm), "full")
+    groups, _ = make_groups(formats.read_training_records(ranking_file), 3, seed=0)
+    batch = GroupCollator(processor, VideoSettings(**VIDEO), "short")(groups[:2])
+    settings = {"learning_rate": 1e-3, "weight_decay": 0.0, "scheduler": "constant", "epochs": 1}
+    settings |= {"max_steps": 1, "max_grad_norm": 1.0, "log_every": 1} | FAST
+    trainer = RerankerTrainer(
+        model=model,
+        args=training_arguments(settings, tmp_path),
+        yes_ids=[9693],
+        no_ids=[2152],
+        weights=LossWeights(tau_rank=1.0, distill=0.0),
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(8):
+        loss = trainer.compute_loss(model, dict(batch))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.1
+
+
+class Crash(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 4:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def test_resume_reaches_the_uninterrupted_weights(tiny_vlm, caption_file, tmp_path):
+    def settings(name):
+        return {
+            "model": str(tiny_vlm),
+            "train_data": str(caption_file),
+            "output_dir": str(tmp_path / name / "model"),
+            "work_dir": str(tmp_path / name / "work"),
+            "log": str(tmp_path / name / "log.tsv"),
+            "video": VIDEO,
+            "learning_rate": 3e-3,
+            "max_steps": 6,
+        } | FAST
+
+    train_perception(settings("straight"))
+    with pytest.raises(KeyboardInterrupt):
+        train_perception(settings("crashed"), callbacks=[Crash()])
+    assert not (tmp_path / "crashed/model").exists()
+    train_perception(settings("crashed"))  # resumes from checkpoint-3
+    a = load_file(tmp_path / "straight/model/model.safetensors")
+    b = load_file(tmp_path / "crashed/model/model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-6), name
+    base = load_file(tiny_vlm / "model.safetensors")
+    assert any(not torch.equal(a[n], base[n]) for n in base)
+    log = (tmp_path / "crashed/log.tsv").read_text().splitlines()
+    assert len(log) == 1 + 6 and log[0].startswith("step\t")
+    assert (
+        json.loads((tmp_path / "straight/model/training_config.json").read_text())["max_steps"] == 6
+    )
+
+
+def test_lora_two_processes_save_a_loadable_model(tiny_vlm, ranking_file, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    settings = {
+        "model": str(tiny_vlm),
+        "train_data": str(ranking_file),
+        "output_dir": str(tmp_path / "model"),
+        "work_dir": str(tmp_path / "work"),
+        "log": str(tmp_path / "log.tsv"),
+        "video": VIDEO,
+        "method": "lora",
+        "num_negatives": 3,
+        "template": "short",
+        "max_steps": 3,
+        "losses": {"distill": 0.0},
+    } | FAST
+    run_stage("rankvideo.train_reranker", settings, processes=2)
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "model")
+    assert type(model).__name__ == "Qwen3VLForConditionalGeneration"  # LoRA merged
+    rows = (tmp_path / "log.tsv").read_text().splitlines()
+    assert len(rows) == 1 + 3 and "listwise" in rows[0] and "pointwise" in rows[0]
+    assert "distill" not in rows[0]
+
+
+def test_qlora_needs_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="QLoRA needs a CUDA GPU"):
+        check_method("qlora")
+    with pytest.raises(ValueError, match="use full, lora or qlora"):
+        check_method("adapters")
+
+
+def test_stage_two_entry_point(tiny_vlm, ranking_file, tmp_path):
+    report = train_reranker(
+        {
+            "model": str(tiny_vlm),
+            "train_data": str(ranking_file),
+            "output_dir": str(tmp_path / "model"),
+            "work_dir": str(tmp_path / "work"),
+            "log": str(tmp_path / "log.tsv"),
+            "video": VIDEO,
+            "num_negatives": 3,
+            "max_steps": 2,
+        }
+        | FAST
+    )
+    assert report["groups"] > 0 and (tmp_path / "model" / "model.safetensors").exists()
