@@ -19,7 +19,13 @@ from tqdm import tqdm
 from rankvideo import formats
 from rankvideo.models import load_vlm, video_inputs
 from rankvideo.resumable import ResumableOutput
-from rankvideo.video import VideoDecodeError, VideoSettings, load_video
+from rankvideo.video import (
+    VideoDecodeError,
+    VideoSettings,
+    add_arguments,
+    from_arguments,
+    load_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +162,7 @@ def main(argv=None):
     parser.add_argument("--prompt", default=DEFAULT_PROMPT)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--fps", type=float, default=VideoSettings.fps)
-    parser.add_argument("--max-frames", type=int, default=VideoSettings.max_frames)
-    parser.add_argument("--min-pixels", type=int, default=VideoSettings.min_pixels)
-    parser.add_argument("--max-pixels", type=int, default=VideoSettings.max_pixels)
-    parser.add_argument("--backend", default=VideoSettings.backend)
+    add_arguments(parser)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     args = parser.parse_args(argv)
@@ -168,13 +170,7 @@ def main(argv=None):
     from rankvideo.extract import scan_videos
 
     manifest = scan_videos(args.video_root)
-    video = VideoSettings(
-        backend=args.backend,
-        fps=args.fps,
-        max_frames=args.max_frames,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-    )
+    video = VideoSettings(**from_arguments(args))
     captioner = Captioner(
         args.model_name,
         video,

@@ -16,6 +16,13 @@ from rankvideo import formats  # noqa: E402
 log = logging.getLogger(__name__)
 
 
+def _save(fig, output) -> None:
+    fig.tight_layout()
+    fig.savefig(output, dpi=150)
+    plt.close(fig)
+    log.info("wrote %s", output)
+
+
 def plot_ndcg(table, output, metric: str = "ndcg@10") -> None:
     """Grouped bars: one group per retriever, one bar per system."""
     summary = pd.read_csv(table, sep="\t")
@@ -33,10 +40,7 @@ def plot_ndcg(table, output, metric: str = "ndcg@10") -> None:
     ax.set_ylim(0, 1.05)
     ax.set_title(f"{metric} on the evaluation queries")
     ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(output, dpi=150)
-    plt.close(fig)
-    log.info("wrote %s", output)
+    _save(fig, output)
 
 
 def plot_score_ecdf(
@@ -55,10 +59,7 @@ def plot_score_ecdf(
         ax.set_xlabel(field)
         ax.set_ylabel("fraction of pairs")
         ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(output, dpi=150)
-    plt.close(fig)
-    log.info("wrote %s", output)
+    _save(fig, output)
 
 
 def plot_all(table, reranked, ndcg_png, ecdf_png) -> None:
@@ -80,10 +81,7 @@ def plot_teacher_p_yes(ranking, output) -> None:
     ax.set_ylabel("training pairs")
     ax.set_title(f"Teacher soft labels by true label ({unlabelled} pairs unlabelled)", fontsize=9)
     ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(output, dpi=150)
-    plt.close(fig)
-    log.info("wrote %s", output)
+    _save(fig, output)
 
 
 def plot_training(logs: dict[str, str], output) -> None:
@@ -92,13 +90,13 @@ def plot_training(logs: dict[str, str], output) -> None:
     for ax, (stage, path) in zip(axes[0], logs.items(), strict=True):
         table = pd.read_csv(path, sep="\t")
         terms = [c for c in ("loss", "listwise", "distill", "pointwise") if c in table]
+        window = max(1, len(table) // 25)  # per-step losses are noisy: show a running mean
         for term in terms:
-            ax.plot(table.step, table[term], label=term, linewidth=0.8 if term != "loss" else 1.2)
+            smooth = table[term].rolling(window, min_periods=1).mean()
+            (line,) = ax.plot(table.step, smooth, label=f"{term} (mean of {window})")
+            ax.plot(table.step, table[term], color=line.get_color(), alpha=0.2, linewidth=0.5)
         ax.set_title(stage)
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
         ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(output, dpi=150)
-    plt.close(fig)
-    log.info("wrote %s", output)
+    _save(fig, output)

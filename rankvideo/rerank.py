@@ -22,7 +22,13 @@ from tqdm import tqdm
 
 from rankvideo import formats
 from rankvideo.resumable import ResumableOutput
-from rankvideo.video import VideoDecodeError, VideoSettings, load_video
+from rankvideo.video import (
+    VideoDecodeError,
+    VideoSettings,
+    add_arguments,
+    from_arguments,
+    load_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +206,7 @@ def main(argv=None):
     )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--template", default="chat")
-    parser.add_argument("--backend", default=VideoSettings.backend)
-    parser.add_argument("--fps", type=float, default=VideoSettings.fps)
-    parser.add_argument("--max-frames", type=int, default=VideoSettings.max_frames)
-    parser.add_argument("--min-pixels", type=int, default=VideoSettings.min_pixels)
-    parser.add_argument("--max-pixels", type=int, default=VideoSettings.max_pixels)
+    add_arguments(parser)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     args = parser.parse_args(argv)
@@ -213,13 +215,7 @@ def main(argv=None):
     from rankvideo.extract import scan_videos
 
     name = args.name or Path(os.path.normpath(args.model)).name
-    video = dict(
-        backend=args.backend,
-        fps=args.fps,
-        max_frames=args.max_frames,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-    )
+    video = from_arguments(args)
     reranker = load_reranker(
         args.model, video, args.template, args.batch_size, args.device, args.dtype
     )

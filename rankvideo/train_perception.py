@@ -8,8 +8,6 @@ arguments, or `--settings` (a JSON file, as the workflow writes it).
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from rankvideo.training import (
     prepare,
     run_trainer,
     save_model,
+    stage_main,
     training_arguments,
 )
 from rankvideo.video import VideoSettings, load_video
@@ -115,30 +114,8 @@ def train_perception(settings: dict, callbacks=()) -> None:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Stage 1: perception SFT (captioning).")
-    parser.add_argument("--settings", help="JSON settings (as the workflow writes them)")
-    parser.add_argument("--model", help="base VLM: hub id or folder")
-    parser.add_argument(
-        "--train-data", help="caption records {doc_id, videos, caption} (JSON lines)"
-    )
-    parser.add_argument("--eval-data", help="accepted for compatibility; not used yet")
-    parser.add_argument("--output-dir", help="where the trained model is saved")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if args.settings:
-        settings = json.loads(Path(args.settings).read_text())
-    else:
-        if not (args.model and args.train_data and args.output_dir):
-            parser.error("give --settings, or --model, --train-data and --output-dir")
-        out = Path(args.output_dir)
-        settings = {
-            "model": args.model,
-            "train_data": args.train_data,
-            "output_dir": str(out / "model"),
-            "work_dir": str(out / "work"),
-            "log": str(out / "train_log.tsv"),
-        }
-    train_perception(settings)
+    data_help = "caption records {doc_id, videos, caption} (JSON lines)"
+    stage_main("Stage 1: perception SFT (captioning).", train_perception, data_help, argv)
 
 
 if __name__ == "__main__":

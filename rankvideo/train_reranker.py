@@ -10,8 +10,6 @@ rankvideo.train_reranker` takes the release's arguments or `--settings`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
 import zlib
@@ -33,6 +31,7 @@ from rankvideo.training import (
     prepare,
     run_trainer,
     save_model,
+    stage_main,
     training_arguments,
 )
 from rankvideo.video import VideoSettings, load_video
@@ -175,28 +174,8 @@ def train_reranker(settings: dict, callbacks=()) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Stage 2: reranker training.")
-    parser.add_argument("--settings", help="JSON settings (as the workflow writes them)")
-    parser.add_argument("--model", help="stage-1 model folder (or any VLM)")
-    parser.add_argument("--train-data", help="ranking records (the release's training format)")
-    parser.add_argument("--eval-data", help="accepted for compatibility; not used yet")
-    parser.add_argument("--output-dir", help="where the trained model is saved")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if args.settings:
-        settings = json.loads(Path(args.settings).read_text())
-    else:
-        if not (args.model and args.train_data and args.output_dir):
-            parser.error("give --settings, or --model, --train-data and --output-dir")
-        out = Path(args.output_dir)
-        settings = {
-            "model": args.model,
-            "train_data": args.train_data,
-            "output_dir": str(out / "model"),
-            "work_dir": str(out / "work"),
-            "log": str(out / "train_log.tsv"),
-        }
-    train_reranker(settings)
+    data_help = "ranking records (the release's training format)"
+    stage_main("Stage 2: reranker training.", train_reranker, data_help, argv)
 
 
 if __name__ == "__main__":

@@ -174,3 +174,31 @@ def launch(module: str, settings_path, processes: int) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     # the child writes where this process logs (the job log under Snakemake)
     subprocess.run(command, check=True, env=env, stdout=sys.stderr, stderr=sys.stderr)
+
+
+def stage_main(description: str, train, data_help: str, argv=None) -> None:
+    """The command line of a training stage: the release's arguments, or `--settings`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--settings", help="JSON settings (as the workflow writes them)")
+    parser.add_argument("--model", help="the model to start from: hub id or folder")
+    parser.add_argument("--train-data", help=data_help)
+    parser.add_argument("--eval-data", help="accepted for compatibility; not used yet")
+    parser.add_argument("--output-dir", help="gets model/, work/ (checkpoints) and train_log.tsv")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.settings:
+        settings = json.loads(Path(args.settings).read_text())
+    else:
+        if not (args.model and args.train_data and args.output_dir):
+            parser.error("give --settings, or --model, --train-data and --output-dir")
+        out = Path(args.output_dir)
+        settings = {
+            "model": args.model,
+            "train_data": args.train_data,
+            "output_dir": str(out / "model"),
+            "work_dir": str(out / "work"),
+            "log": str(out / "train_log.tsv"),
+        }
+    train(settings)

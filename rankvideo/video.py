@@ -79,3 +79,17 @@ def load_video(path, settings: VideoSettings):
     except Exception as e:  # any reader or resize failure is this file's problem
         raise VideoDecodeError(path, f"{type(e).__name__}: {e}") from e
     return frames, metadata
+
+
+def add_arguments(parser) -> None:
+    """The frame-sampling options of the command-line entry points."""
+    parser.add_argument("--backend", default=VideoSettings.backend, choices=BACKENDS)
+    parser.add_argument("--fps", type=float, default=VideoSettings.fps)
+    parser.add_argument("--max-frames", type=int, default=VideoSettings.max_frames)
+    parser.add_argument("--min-pixels", type=int, default=VideoSettings.min_pixels)
+    parser.add_argument("--max-pixels", type=int, default=VideoSettings.max_pixels)
+
+
+def from_arguments(args) -> dict:
+    keys = ("backend", "fps", "max_frames", "min_pixels", "max_pixels")
+    return {key: getattr(args, key) for key in keys}
