@@ -50,6 +50,12 @@ def system_model(system):
     }[system]
 
 
+def system_gpus(system):
+    """GPUs a system's scoring job asks for (the stage-2 model is the VLM's size)."""
+    family = "teacher" if system == "caption_reasoner" else "vlm"
+    return model_gpus(config["models"][family])
+
+
 def stage_settings(stage):
     """Trainer settings of a training stage: its config section less the workflow keys."""
     settings = {

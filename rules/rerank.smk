@@ -16,11 +16,7 @@ rule rerank_shard:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=lambda wildcards: model_gpus(
-            config["models"][
-                "teacher" if wildcards.system == "caption_reasoner" else "vlm"
-            ]
-        ),
+        gpu=lambda wildcards: system_gpus(wildcards.system),
     params:
         shards=len(SHARDS),
         scorer=lambda wildcards: scorer(wildcards.system),
