@@ -23,6 +23,7 @@ from rankvideo.video import (
     VideoDecodeError,
     VideoSettings,
     add_arguments,
+    for_processor,
     from_arguments,
     load_video,
 )
@@ -48,8 +49,7 @@ class Captioner:
     ):
         self.model_path = model_path
         self.model, self.processor, self.device = load_vlm(model_path, device, dtype)
-        patch = getattr(self.processor.video_processor, "patch_size", 16)
-        self.video = VideoSettings(**{**(video or VideoSettings()).__dict__, "patch_size": patch})
+        self.video = for_processor(video, self.processor)
         messages = [
             {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}
         ]

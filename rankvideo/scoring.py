@@ -15,7 +15,7 @@ import torch
 
 from rankvideo.models import load_vlm, video_inputs
 from rankvideo.prompt import build_prompt
-from rankvideo.video import VideoSettings, load_video
+from rankvideo.video import VideoSettings, for_processor, load_video
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,7 @@ class VLMReranker:
     ):
         self.model, self.processor, self.device = load_vlm(model_path, device, dtype, cache_dir)
         self.tokenizer = self.processor.tokenizer
-        patch = getattr(self.processor.video_processor, "patch_size", 16)
-        self.video = VideoSettings(**{**(video or VideoSettings()).__dict__, "patch_size": patch})
+        self.video = for_processor(video, self.processor)
         self.template = template
         self.batch_size = batch_size
         self.yes_ids = answer_token_ids(self.tokenizer, answer_words[0])

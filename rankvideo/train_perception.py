@@ -17,8 +17,7 @@ from transformers import Trainer
 from rankvideo import formats
 from rankvideo.models import video_inputs
 from rankvideo.training import (
-    load_for_training,
-    prepare,
+    model_for_stage,
     run_trainer,
     save_model,
     stage_main,
@@ -96,10 +95,7 @@ def train_perception(settings: dict, callbacks=()) -> None:
     ]
     if not records:
         raise ValueError(f"{settings['train_data']}: no caption records to train on")
-    model, processor = load_for_training(settings["model"], settings["method"])
-    model = prepare(model, settings["method"], settings["lora"], settings["freeze_embeddings"])
-    patch = getattr(processor.video_processor, "patch_size", 16)
-    video = VideoSettings(**{**settings["video"], "patch_size": patch})
+    model, processor, video = model_for_stage(settings)
     work_dir = Path(settings["work_dir"])
     trainer = Trainer(
         model=model,

@@ -27,8 +27,7 @@ from rankvideo.prompt import build_prompt
 from rankvideo.scoring import answer_token_ids
 from rankvideo.train_perception import DEFAULTS as STAGE1_DEFAULTS
 from rankvideo.training import (
-    load_for_training,
-    prepare,
+    model_for_stage,
     run_trainer,
     save_model,
     stage_main,
@@ -146,10 +145,7 @@ def train_reranker(settings: dict, callbacks=()) -> dict:
         )  # fmt: skip
     if not groups:
         raise ValueError(f"{settings['train_data']}: no query has both a positive and a negative")
-    model, processor = load_for_training(settings["model"], settings["method"])
-    model = prepare(model, settings["method"], settings["lora"], settings["freeze_embeddings"])
-    patch = getattr(processor.video_processor, "patch_size", 16)
-    video = VideoSettings(**{**settings["video"], "patch_size": patch})
+    model, processor, video = model_for_stage(settings)
     yes, no = settings["answer_words"]
     work_dir = Path(settings["work_dir"])
     trainer = RerankerTrainer(

@@ -80,6 +80,15 @@ def prepare(model, method: str, lora: dict, freeze_embeddings: bool = False):
     return model
 
 
+def model_for_stage(settings: dict):
+    """(model ready to train, processor, video settings) for a stage's settings."""
+    from rankvideo.video import for_processor
+
+    model, processor = load_for_training(settings["model"], settings["method"])
+    model = prepare(model, settings["method"], settings["lora"], settings["freeze_embeddings"])
+    return model, processor, for_processor(settings["video"], processor)
+
+
 def training_arguments(settings: dict, work_dir) -> TrainingArguments:
     cpu = not torch.cuda.is_available()
     return TrainingArguments(

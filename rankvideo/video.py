@@ -93,3 +93,11 @@ def add_arguments(parser) -> None:
 def from_arguments(args) -> dict:
     keys = ("backend", "fps", "max_frames", "min_pixels", "max_pixels")
     return {key: getattr(args, key) for key in keys}
+
+
+def for_processor(video: VideoSettings | dict | None, processor) -> VideoSettings:
+    """The settings with the patch size of the model's own video processor (16 or 14)."""
+    fields = video.__dict__ if isinstance(video, VideoSettings) else dict(video or {})
+    return VideoSettings(
+        **{**fields, "patch_size": getattr(processor.video_processor, "patch_size", 16)}
+    )
