@@ -20,6 +20,7 @@ import argparse
 import gzip
 import io
 import itertools
+import json
 import logging
 import math
 import tarfile
@@ -260,14 +261,10 @@ def build_archive(settings: DemoSettings, archive_path) -> dict:
 
 
 def _json_line(record) -> str:
-    import json
-
     return json.dumps(record)
 
 
 def _json_bytes(data) -> bytes:
-    import json
-
     return (json.dumps(data, indent=1) + "\n").encode()
 
 

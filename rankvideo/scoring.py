@@ -40,12 +40,21 @@ def answer_token_ids(tokenizer, word: str) -> list[int]:
     return sorted(ids)
 
 
+def answer_logprobs(logits: torch.Tensor, yes_ids: Sequence[int], no_ids: Sequence[int]):
+    """(log P(yes), log P(no)) per row of answer-slot logits (B, V); differentiable.
+
+    Training (stage 2) and inference read the score through this one function.
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    yes = torch.logsumexp(log_probs[:, list(yes_ids)], dim=-1)
+    return yes, torch.logsumexp(log_probs[:, list(no_ids)], dim=-1)
+
+
 def yes_no_scores(
-    log_probs: torch.Tensor, yes_ids: Sequence[int], no_ids: Sequence[int]
+    logits: torch.Tensor, yes_ids: Sequence[int], no_ids: Sequence[int]
 ) -> list[dict]:
-    """Per row of next-token log-probabilities (B, V): the four score fields."""
-    logprob_yes = torch.logsumexp(log_probs[:, list(yes_ids)], dim=-1)
-    logprob_no = torch.logsumexp(log_probs[:, list(no_ids)], dim=-1)
+    """Per row of answer-slot logits (B, V): the four score fields."""
+    logprob_yes, logprob_no = answer_logprobs(logits, yes_ids, no_ids)
     delta = logprob_yes - logprob_no
     if not torch.isfinite(delta).all():
         raise FloatingPointError("non-finite yes/no log-probabilities")
@@ -96,8 +105,7 @@ class VLMReranker:
     def score_decoded(self, queries: Sequence[str], videos: Sequence[tuple]) -> list[dict]:
         """Scores for pairs whose videos are already decoded (see `load_video`)."""
         out = self.model(**self.inputs(queries, videos), logits_to_keep=1, use_cache=False)
-        log_probs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        return yes_no_scores(log_probs, self.yes_ids, self.no_ids)
+        return yes_no_scores(out.logits[:, -1, :], self.yes_ids, self.no_ids)
 
     def score_batch(
         self, queries: Sequence[str], video_paths: Sequence[str], batch_size: int | None = None

@@ -127,8 +127,7 @@ class ReasoningTeacher:
     @torch.inference_mode()
     def _score_slots(self, texts: Sequence[str]) -> list[dict]:
         out = self.model(**self._encode(texts), logits_to_keep=1, use_cache=False)
-        log_probs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        return yes_no_scores(log_probs, self.yes_ids, self.no_ids)
+        return yes_no_scores(out.logits[:, -1, :], self.yes_ids, self.no_ids)
 
     def judge(self, queries: Sequence[str], evidence: Sequence[Evidence]) -> list[dict]:
         """Reasoning, labels and scores for a batch of (query, evidence) pairs."""

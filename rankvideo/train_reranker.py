@@ -24,7 +24,7 @@ from rankvideo import formats
 from rankvideo.losses import LossWeights, reranker_loss
 from rankvideo.models import video_inputs
 from rankvideo.prompt import build_prompt
-from rankvideo.scoring import answer_token_ids
+from rankvideo.scoring import answer_logprobs, answer_token_ids
 from rankvideo.train_perception import DEFAULTS as STAGE1_DEFAULTS
 from rankvideo.training import (
     model_for_stage,
@@ -38,8 +38,7 @@ from rankvideo.video import VideoSettings, load_video
 log = logging.getLogger(__name__)
 
 DEFAULTS = {
-    **{k: v for k, v in STAGE1_DEFAULTS.items() if k not in ("prompt", "freeze_embeddings")},
-    "freeze_embeddings": False,
+    **{k: v for k, v in STAGE1_DEFAULTS.items() if k != "prompt"},
     "num_negatives": 7,
     "template": "chat",
     "answer_words": ["yes", "no"],
@@ -115,10 +114,8 @@ class RerankerTrainer(Trainer):
         labels = inputs.pop("group_labels")
         teacher = inputs.pop("teacher_p_yes")
         out = model(**inputs, logits_to_keep=1, use_cache=False)
-        log_probs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        scores = torch.logsumexp(log_probs[:, self.yes_ids], -1) - torch.logsumexp(
-            log_probs[:, self.no_ids], -1
-        )
+        logprob_yes, logprob_no = answer_logprobs(out.logits[:, -1, :], self.yes_ids, self.no_ids)
+        scores = logprob_yes - logprob_no
         terms = reranker_loss(scores.view(labels.shape), labels, teacher, self.weights)
         for name, value in terms.items():
             if name != "loss":
