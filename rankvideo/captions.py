@@ -23,6 +23,7 @@ from rankvideo.video import (
     VideoDecodeError,
     VideoSettings,
     add_arguments,
+    decode_summary,
     for_processor,
     from_arguments,
     load_video,
@@ -122,7 +123,12 @@ def caption_videos(
             f"{len(failed)} videos could not be decoded (the {len(store.done)} captions made are "
             f"kept in {store.partial}): " + "; ".join(list(failed.values())[:10])
         )
-    log.info("captioned %d videos (%d resumed)", len(todo), len(doc_ids) - len(todo))
+    log.info(
+        "captioned %d videos (%d resumed); %s",
+        len(todo),
+        len(doc_ids) - len(todo),
+        decode_summary(),
+    )
     return store.finish([(d,) for d in doc_ids])
 
 

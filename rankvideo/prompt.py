@@ -34,3 +34,13 @@ def build_prompt(query: str, template: str = "chat") -> str:
     if not query:
         raise ValueError("empty query")
     return TEMPLATES[template].format(system=SYSTEM, video=VIDEO, query=query, question=QUESTION)
+
+
+def split_prompt(query: str, template: str = "chat") -> tuple[str, str]:
+    """(prefix, suffix) of the prompt: everything up to the video span's end, and the rest.
+
+    The prefix is the same for every query, so one video's prefix is encoded once.
+    """
+    prompt = build_prompt(query, template)
+    cut = prompt.index(VIDEO) + len(VIDEO)
+    return prompt[:cut], prompt[cut:]

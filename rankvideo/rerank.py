@@ -2,7 +2,8 @@
 
 The workflow splits the pairs into shards by video (each shard an independent
 job), then merges the shards into one file per retriever. Pairs are scored in
-video order, so each video is decoded once per shard. Scores are appended to
+video order: each video is decoded (or read from the frame cache) once, and by
+default its prefix is encoded once for all of its queries (`shared_prefix`). Scores are appended to
 `<output>.partial` as they come, so a crashed or stopped job resumes where it
 stopped; a video that cannot be decoded fails its pairs, the others are still
 scored and kept, and the job then fails naming every such video.
@@ -26,6 +27,7 @@ from rankvideo.video import (
     VideoDecodeError,
     VideoSettings,
     add_arguments,
+    decode_summary,
     from_arguments,
     load_video,
 )
@@ -60,39 +62,34 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
     store = ResumableOutput(output, ("query_id", "doc_id"), SCORE_FIELDS)
     todo = [(v, q) for q, v in store.pending(keys)]
     failed: dict[str, str] = {}
-    decodes = 0
-    batch: list[tuple[str, str, tuple]] = []
-
-    def flush():
-        scores = reranker.score_decoded([queries[q] for _, q, _ in batch], [d for *_, d in batch])
-        store.add(
-            [
-                {"query_id": q, "doc_id": v, **score}
-                for (v, q, _), score in zip(batch, scores, strict=True)
-            ]
-        )
-        progress.update(len(batch))
-        batch.clear()
-
+    videos = 0
     with store, tqdm(total=len(todo), unit="pair", desc="scoring", mininterval=5) as progress:
         for video, group in groupby(todo, key=lambda pair: pair[0]):
             qids = [q for _, q in group]
             try:
                 decoded = load_video(manifest[video], reranker.video)
-                decodes += 1
             except VideoDecodeError as e:
                 failed[video] = str(e)
                 log.error("%s (%d pairs not scored)", e, len(qids))
                 progress.update(len(qids))
                 continue
-            for qid in qids:
-                batch.append((video, qid, decoded))
-                if len(batch) == reranker.batch_size:
-                    flush()
-        if batch:
-            flush()
+            videos += 1
+            scores = reranker.score_video(decoded, [queries[q] for q in qids])
+            store.add(
+                [
+                    {"query_id": q, "doc_id": video, **score}
+                    for q, score in zip(qids, scores, strict=True)
+                ]
+            )
+            progress.update(len(qids))
+    mode = "shared prefix" if reranker.shared_prefix else "per pair"
     log.info(
-        "scored %d pairs (%d resumed); %d videos decoded", len(todo), len(keys) - len(todo), decodes
+        "scored %d pairs of %d videos (%s; %d pairs resumed); %s",
+        len(todo),
+        videos,
+        mode,
+        len(keys) - len(todo),
+        decode_summary(),
     )
     if failed:
         raise RuntimeError(
@@ -104,7 +101,13 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
 
 
 def load_reranker(
-    model: str, video: dict, template: str, batch_size: int, device="auto", dtype="auto"
+    model: str,
+    video: dict,
+    template: str,
+    batch_size: int,
+    device="auto",
+    dtype="auto",
+    shared_prefix: bool = True,
 ):
     from rankvideo.scoring import VLMReranker
 
@@ -115,6 +118,7 @@ def load_reranker(
         batch_size=batch_size,
         device=device,
         dtype=dtype,
+        shared_prefix=shared_prefix,
     )
 
 
@@ -131,7 +135,7 @@ def rerank_shard(
     """Score this shard's share of the union of the candidate maps.
 
     `scorer["kind"]` is `vlm` (a Qwen-VL yes/no reranker: `model`, `video`,
-    `template`, `batch_size`, `device`, `dtype`) or `caption_reasoner` (the
+    `template`, `batch_size`, `device`, `dtype`, `shared_prefix`) or `caption_reasoner` (the
     text teacher over the `captions` file: `model`, `asr`, `settings`).
     """
     pairs = candidate_pairs(formats.read_candidates(c) for c in candidates)
@@ -152,6 +156,7 @@ def rerank_shard(
         scorer["batch_size"],
         scorer["device"],
         scorer["dtype"],
+        scorer.get("shared_prefix", True),
     )
     return score_pairs(reranker, mine, query_text, formats.read_manifest(manifest), output)
 
@@ -206,6 +211,11 @@ def main(argv=None):
     )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--template", default="chat")
+    parser.add_argument(
+        "--per-pair",
+        action="store_true",
+        help="a full forward pass per pair instead of one shared video prefix per video",
+    )
     add_arguments(parser)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
@@ -217,7 +227,13 @@ def main(argv=None):
     name = args.name or Path(os.path.normpath(args.model)).name
     video = from_arguments(args)
     reranker = load_reranker(
-        args.model, video, args.template, args.batch_size, args.device, args.dtype
+        args.model,
+        video,
+        args.template,
+        args.batch_size,
+        args.device,
+        args.dtype,
+        shared_prefix=not args.per_pair,
     )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

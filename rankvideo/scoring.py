@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import torch
 
 from rankvideo.models import load_vlm, video_inputs
-from rankvideo.prompt import build_prompt
+from rankvideo.prompt import build_prompt, split_prompt
+from rankvideo.shared_prefix import encode_prefix, suffix_logits
 from rankvideo.video import VideoSettings, for_processor, load_video
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class VLMReranker:
 
     `model_path` is anything `from_pretrained` takes: a hub id such as
     `Qwen/Qwen3-VL-8B-Instruct` (from the local Hugging Face cache) or a folder.
+    With `shared_prefix` (the default) a video's prefix is encoded once for all
+    of its queries (`score_video`); off, every pair is a full forward pass.
     """
 
     def __init__(
@@ -86,12 +89,15 @@ class VLMReranker:
         device: str = "auto",
         dtype: str = "auto",
         cache_dir: str | None = None,
+        shared_prefix: bool = True,
     ):
         self.model, self.processor, self.device = load_vlm(model_path, device, dtype, cache_dir)
         self.tokenizer = self.processor.tokenizer
         self.video = for_processor(video, self.processor)
         self.template = template
         self.batch_size = batch_size
+        self.shared_prefix = shared_prefix
+        self._split_checked = False
         self.yes_ids = answer_token_ids(self.tokenizer, answer_words[0])
         self.no_ids = answer_token_ids(self.tokenizer, answer_words[1])
         log.info("answer tokens: yes %s, no %s", self.yes_ids, self.no_ids)
@@ -107,17 +113,60 @@ class VLMReranker:
         out = self.model(**self.inputs(queries, videos), logits_to_keep=1, use_cache=False)
         return yes_no_scores(out.logits[:, -1, :], self.yes_ids, self.no_ids)
 
+    @torch.inference_mode()
+    def score_video(
+        self, decoded: tuple, queries: Sequence[str], batch_size: int | None = None
+    ) -> list[dict]:
+        """Scores of one decoded video against each query, `batch_size` queries per pass."""
+        size = batch_size or self.batch_size
+        chunks = [queries[start : start + size] for start in range(0, len(queries), size)]
+        if not self.shared_prefix:
+            return [
+                s for chunk in chunks for s in self.score_decoded(chunk, [decoded] * len(chunk))
+            ]
+        prefix_text, _ = split_prompt(queries[0], self.template)
+        prefix_inputs = video_inputs(self.processor, [prefix_text], [decoded], self.device)
+        if not self._split_checked:
+            self._check_split(prefix_inputs["input_ids"][0], queries[0], decoded)
+        prefix = encode_prefix(self.model, prefix_inputs)
+        scores = []
+        for chunk in chunks:
+            suffixes = [split_prompt(q, self.template)[1] for q in chunk]
+            tokens = self.tokenizer(
+                suffixes, add_special_tokens=False, padding=True, return_tensors="pt"
+            ).to(self.device)
+            logits = suffix_logits(self.model, prefix, tokens.input_ids, tokens.attention_mask)
+            scores += yes_no_scores(logits, self.yes_ids, self.no_ids)
+        return scores
+
+    def _check_split(self, prefix_ids, query: str, decoded: tuple) -> None:
+        """Prefix tokens + suffix tokens must be exactly the full prompt's tokens."""
+        full = self.inputs([query], [decoded])["input_ids"][0]
+        suffix = self.tokenizer(split_prompt(query, self.template)[1], add_special_tokens=False)
+        joined = prefix_ids.tolist() + suffix["input_ids"]
+        if joined != full.tolist():
+            raise RuntimeError(
+                f"prompt template {self.template!r}: prefix + suffix tokens differ from the "
+                "full prompt's; score with shared_prefix off"
+            )
+        self._split_checked = True
+
     def score_batch(
         self, queries: Sequence[str], video_paths: Sequence[str], batch_size: int | None = None
     ) -> list[dict]:
-        """One dict per pair: `p_yes`, `logit_delta`, `logprob_yes`, `logprob_no`."""
+        """One dict per pair: `p_yes`, `logit_delta`, `logprob_yes`, `logprob_no`.
+
+        Each distinct video is decoded once and scored against all of its queries.
+        """
         if len(queries) != len(video_paths):
             raise ValueError(f"{len(queries)} queries but {len(video_paths)} video paths")
-        size = batch_size or self.batch_size
-        scores = []
-        for start in range(0, len(queries), size):
-            paths = video_paths[start : start + size]
-            # decoded frames are large: keep them for one batch only
-            decoded = {path: load_video(path, self.video) for path in dict.fromkeys(paths)}
-            scores += self.score_decoded(queries[start : start + size], [decoded[p] for p in paths])
+        by_video: dict[str, list[int]] = {}
+        for i, path in enumerate(video_paths):
+            by_video.setdefault(path, []).append(i)
+        scores: list[dict | None] = [None] * len(queries)
+        for path, rows in by_video.items():
+            decoded = load_video(path, self.video)  # large: one video at a time
+            video_scores = self.score_video(decoded, [queries[i] for i in rows], batch_size)
+            for i, score in zip(rows, video_scores, strict=True):
+                scores[i] = score
         return scores

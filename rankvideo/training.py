@@ -128,6 +128,9 @@ def run_trainer(trainer: Trainer, work_dir) -> None:
     if last:
         log.info("resuming from %s", last)
     trainer.train(resume_from_checkpoint=last)
+    from rankvideo.video import decode_summary
+
+    log.info("process %d: %s", trainer.args.process_index, decode_summary())
 
 
 def write_log(trainer: Trainer, path) -> None:

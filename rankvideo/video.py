@@ -1,15 +1,31 @@
-"""Video decoding through qwen-vl-utils, with an explicit reader backend.
+"""Video decoding through qwen-vl-utils, with an explicit reader backend and a frame cache.
 
 qwen-vl-utils picks a reader by what is installed and, when it raises, silently
 falls back to torchvision (whose `read_video` no longer exists). We force the
 configured backend and turn any decoding failure into `VideoDecodeError` naming
 the file and the reader's own error.
+
+Decode once: with `VideoSettings.cache` set to a folder, the sampled and resized
+frames of each video are stored there (uint8, keyed by the file and every
+sampling setting) and every later step that asks for the same frames (captions,
+both training stages, each system's reranking) reads them back instead of
+decoding again. Frames are rounded to uint8 whether cached or not, so a cached
+video gives exactly the scores of a freshly decoded one. `DECODES` counts real
+decodes and cache reads in this process; the steps log it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 BACKENDS = ("decord", "torchcodec")
 
@@ -31,6 +47,7 @@ class VideoSettings:
     min_pixels: int = 128 * 32 * 32  # per frame, before patching
     max_pixels: int = 768 * 32 * 32
     patch_size: int = 16  # 16 for Qwen3-VL, 14 for Qwen2.5-VL (set from the processor)
+    cache: str | None = None  # folder of decoded frames shared by all steps; None: no cache
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -57,10 +74,53 @@ def _vision_process(backend: str):
     return vision_process
 
 
+DECODES: Counter = Counter()  # "decoded" (read from the file) and "cached" (frame cache)
+
+
 def load_video(path, settings: VideoSettings):
     """(frames float tensor (T, C, H, W), metadata dict) as Qwen-VL processors expect."""
     if not Path(path).is_file():
         raise VideoDecodeError(path, "no such file")
+    cached = _cache_file(path, settings) if settings.cache else None
+    if cached is not None and cached.is_file():
+        entry = torch.load(cached, weights_only=True)
+        DECODES["cached"] += 1
+        return entry["frames"].float(), entry["metadata"]
+    frames, metadata = _decode(path, settings)
+    DECODES["decoded"] += 1
+    if cached is not None:
+        _store(cached, {"frames": frames, "metadata": metadata})
+    return frames.float(), metadata
+
+
+def decode_summary() -> str:
+    return f"{DECODES['decoded']} videos decoded, {DECODES['cached']} read from the frame cache"
+
+
+def _cache_file(path, settings: VideoSettings) -> Path:
+    """Where a video's frames live: one folder per sampling setting, one file per video."""
+    sampling = {k: v for k, v in dataclasses.asdict(settings).items() if k != "cache"}
+    folder = hashlib.sha1(json.dumps(sampling, sort_keys=True).encode()).hexdigest()[:12]
+    stat = Path(path).stat()  # a changed or replaced file is a new entry
+    source = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    name = f"{Path(path).stem}-{hashlib.sha1(source.encode()).hexdigest()[:12]}.pt"
+    return Path(settings.cache) / folder / name
+
+
+def _store(target: Path, entry: dict) -> None:
+    """Write atomically: parallel jobs may store the same video at the same time."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(entry, temporary)
+        os.replace(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _decode(path, settings: VideoSettings):
+    """uint8 frames (T, C, H, W) and metadata, read from the file by the forced backend."""
     vision_process = _vision_process(settings.backend)
     ele = {
         "video": str(path),
@@ -78,7 +138,8 @@ def load_video(path, settings: VideoSettings):
         raise VideoDecodeError(path, f"{settings.backend}: {e.__context__}") from e.__context__
     except Exception as e:  # any reader or resize failure is this file's problem
         raise VideoDecodeError(path, f"{type(e).__name__}: {e}") from e
-    return frames, metadata
+    # the bicubic resize leaves fractions (and overshoot): round to the pixel grid
+    return frames.round().clamp(0, 255).to(torch.uint8), metadata
 
 
 def add_arguments(parser) -> None:
@@ -88,10 +149,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-frames", type=int, default=VideoSettings.max_frames)
     parser.add_argument("--min-pixels", type=int, default=VideoSettings.min_pixels)
     parser.add_argument("--max-pixels", type=int, default=VideoSettings.max_pixels)
+    parser.add_argument(
+        "--frame-cache", dest="cache", help="folder that keeps decoded frames for later steps"
+    )
 
 
 def from_arguments(args) -> dict:
-    keys = ("backend", "fps", "max_frames", "min_pixels", "max_pixels")
+    keys = ("backend", "fps", "max_frames", "min_pixels", "max_pixels", "cache")
     return {key: getattr(args, key) for key in keys}
 
 

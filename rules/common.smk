@@ -95,7 +95,8 @@ def scorer(system):
             asr=config["data"]["asr"],
             settings=teacher_settings(),
         )
-    settings = {k: config["rerank"][k] for k in ("batch_size", "device", "dtype")}
+    keys = ("batch_size", "device", "dtype", "shared_prefix")
+    settings = {k: config["rerank"][k] for k in keys}
     return dict(
         kind="vlm",
         model=model,

@@ -51,7 +51,8 @@ def test_batched_scores_equal_single_scores(reranker, demo_data):
         "green",
     ]
     paths = [str(v) for v in videos]
-    batched = reranker.score_batch(queries=queries, video_paths=paths)
+    # one per-pair batch of six different videos, against each pair alone (shared path)
+    batched = reranker.score_decoded(queries, [load_video(p, reranker.video) for p in paths])
     assert len(batched) == 6
     for query, path, score in zip(queries, paths, batched, strict=True):
         (single,) = reranker.score_batch(queries=[query], video_paths=[path])
@@ -73,7 +74,8 @@ def test_real_clips_of_any_codec_and_length(reranker, real_videos):
     lengths = {load_video(p, settings)[0].shape[0] for p in paths}
     assert len(lengths) > 1  # clips of different lengths share one batch
     wide = VLMReranker(model_path=reranker.model.name_or_path, video=settings, batch_size=8)
-    batched = wide.score_batch(["people riding bicycles"] * len(paths), paths)
+    decoded = [load_video(p, settings) for p in paths]
+    batched = wide.score_decoded(["people riding bicycles"] * len(paths), decoded)
     for path, score in zip(paths, batched, strict=True):
         (single,) = wide.score_batch(["people riding bicycles"], [path])
         assert score["logit_delta"] == pytest.approx(single["logit_delta"], abs=1e-5)

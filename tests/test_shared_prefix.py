@@ -1,0 +1,101 @@
+"""Shared-prefix scoring (one video encode for all of its queries) and decode-once frames."""
+
+import pytest
+
+from rankvideo.prompt import TEMPLATES, build_prompt, split_prompt
+from rankvideo.rerank import candidate_pairs, score_pairs
+from rankvideo.scoring import VLMReranker
+from rankvideo.video import DECODES, VideoSettings, load_video
+
+DEMO_VIDEO = VideoSettings(fps=2.0, max_frames=8, min_pixels=4096, max_pixels=4096)
+FIELDS = ("logit_delta", "logprob_yes", "logprob_no", "p_yes")
+QUERIES = [
+    "red",
+    "a red circle moving left",
+    "a much longer query about a blue square that is moving up across the frame, slowly",
+    "yes",
+    "a cyan triangle",
+    "green square moving down",
+    "no no no",
+]
+
+
+def assert_same(shared, per_pair, tolerance=1e-4):
+    assert len(shared) == len(per_pair)
+    for a, b in zip(shared, per_pair, strict=True):
+        for field in FIELDS:
+            assert a[field] == pytest.approx(b[field], abs=tolerance), field
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_prompt_splits_after_the_video(template):
+    prefix, suffix = split_prompt("a red circle", template)
+    assert prefix + suffix == build_prompt("a red circle", template)
+    assert prefix == split_prompt("something else entirely", template)[0]
+    assert "a red circle" in suffix and "a red circle" not in prefix
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_shared_prefix_equals_per_pair(tiny_vlm, demo_data, template):
+    reranker = VLMReranker(str(tiny_vlm), video=DEMO_VIDEO, template=template, batch_size=3)
+    for path in sorted(demo_data["videos"].glob("*.mp4"))[:3]:
+        decoded = load_video(path, reranker.video)
+        for k in (1, 2, 3, 7):  # one query, part of a batch, a full batch, over two batches
+            queries = QUERIES[:k]
+            reranker.shared_prefix = True
+            shared = reranker.score_video(decoded, queries)
+            reranker.shared_prefix = False
+            assert_same(shared, reranker.score_video(decoded, queries))
+
+
+def test_shared_prefix_on_real_clips_of_different_lengths(tiny_vlm, real_videos):
+    settings = VideoSettings(fps=2.0, max_frames=8, min_pixels=4096, max_pixels=16384)
+    reranker = VLMReranker(str(tiny_vlm), video=settings, template="chat", batch_size=4)
+    paths = sorted(str(p) for p in real_videos.iterdir())
+    lengths = {load_video(p, reranker.video)[0].shape[0] for p in paths}
+    assert len(lengths) > 1
+    queries = ["people riding bicycles", "a rabbit", "a car driving on a road at night"] * 2
+    pairs_q = [q for _ in paths for q in queries]
+    pairs_v = [p for p in paths for _ in queries]
+    shared = reranker.score_batch(pairs_q, pairs_v)
+    reranker.shared_prefix = False
+    assert_same(shared, reranker.score_batch(pairs_q, pairs_v))
+    # the scores differ across videos and queries: the comparison is not vacuous
+    assert len({round(s["logit_delta"], 6) for s in shared}) > len(queries)
+
+
+def test_each_video_is_decoded_once_then_read_from_the_cache(tmp_path, tiny_vlm, demo_data):
+    videos = sorted(demo_data["videos"].glob("*.mp4"))[:4]
+    manifest = {v.stem: str(v) for v in videos}
+    queries = {"q1": "a red circle moving left", "q2": "a green square", "q3": "moving up"}
+    cmap = {v: ["q1", "q2", "q3"] for v in manifest}
+    cmap[videos[0].stem] = ["q2"]
+    pairs = candidate_pairs([cmap])
+    cached = VideoSettings(**{**DEMO_VIDEO.__dict__, "cache": str(tmp_path / "frames")})
+    reranker = VLMReranker(str(tiny_vlm), video=cached, batch_size=2)
+
+    before = DECODES.copy()
+    first = score_pairs(reranker, pairs, queries, manifest, tmp_path / "a.jsonl")
+    assert DECODES["decoded"] - before["decoded"] == len(manifest)  # once per unique video
+    assert DECODES["cached"] == before["cached"]
+    assert len(list((tmp_path / "frames").rglob("*.pt"))) == len(manifest)
+
+    # a later step (here: per-pair scoring) reads every video from the cache
+    reranker.shared_prefix = False
+    second = score_pairs(reranker, pairs, queries, manifest, tmp_path / "b.jsonl")
+    assert DECODES["decoded"] - before["decoded"] == len(manifest)
+    assert DECODES["cached"] - before["cached"] == len(manifest)
+    assert_same(first, second)
+
+
+def test_cached_frames_equal_fresh_frames(tmp_path, demo_data):
+    path = sorted(demo_data["videos"].glob("*.mp4"))[0]
+    cached = VideoSettings(**{**DEMO_VIDEO.__dict__, "cache": str(tmp_path)})
+    fresh_frames, fresh_meta = load_video(path, DEMO_VIDEO)
+    load_video(path, cached)  # stores
+    frames, meta = load_video(path, cached)  # reads
+    assert (frames == fresh_frames).all() and meta == fresh_meta
+    # another sampling setting is another entry, not a stale hit
+    other = VideoSettings(**{**cached.__dict__, "fps": 4.0})
+    assert load_video(path, other)[0].shape[0] != frames.shape[0]
+    assert len(list(tmp_path.rglob("*.pt"))) == 2
