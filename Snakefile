@@ -23,6 +23,7 @@ include: "rules/train_reranker.smk"
 include: "rules/rerank.smk"
 include: "rules/evaluate.smk"
 include: "rules/plots.smk"
+include: "rules/bench.smk"
 
 
 rule all:

@@ -167,3 +167,12 @@ def extract_inputs(wildcards):
 
 def video_settings():
     return dict(config["video"])
+
+
+def bench_settings():
+    """The bench section, scored with the configured prompt template on the rerank device."""
+    return config["bench"] | {
+        "template": config["prompt"]["template"],
+        "device": config["rerank"]["device"],
+        "dtype": config["rerank"]["dtype"],
+    }

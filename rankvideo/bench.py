@@ -1,0 +1,205 @@
+"""Benchmark of reranker scoring: per-pair forward passes against the shared video prefix.
+
+On one model and machine, in one process: for each video length (frames) and
+each K (queries per video), the same videos and queries are scored both ways;
+the table gives pairs per second, the cost of K queries relative to one, the
+shared path's speed-up and how many times each video was decoded (frames are
+decoded once and reused by both paths and every K, as in the workflow).
+
+The videos are synthetic clips written to mp4 and decoded for real; the frame
+size is chosen so that a clip of the shortest length has enough visual tokens
+(the prefix then dominates the prompt, as a real 32-frame video does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rankvideo.video import DECODES, VideoSettings, load_video
+
+log = logging.getLogger(__name__)
+
+COLOURS = ["red", "green", "blue", "yellow", "cyan", "magenta"]
+SHAPES = ["circle", "square", "triangle"]
+MOTIONS = ["left", "right", "up", "down"]
+
+
+@dataclass
+class BenchSettings:
+    frames: list[int] = field(default_factory=lambda: [8, 64])  # video lengths (frames read)
+    queries_per_video: list[int] = field(default_factory=lambda: [1, 5, 20])  # K
+    size: int = 384  # frame width = height, pixels (a multiple of 32)
+    videos: int = 2  # clips per length; every measurement scores all of them
+    template: str = "short"
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+def queries(k: int) -> list[str]:
+    """K distinct queries of three different lengths."""
+    triples = itertools.product(SHAPES, MOTIONS, COLOURS)
+    tails = ["", " across the frame", " across a black background, slowly and steadily"]
+    return [
+        f"a {colour} {shape} moving {motion}{tails[i % 3]}"
+        for i, (shape, motion, colour) in zip(range(k), itertools.cycle(triples))
+    ]
+
+
+def write_clips(folder: Path, frames: int, size: int, count: int) -> list[Path]:
+    """`count` mp4 clips of `frames` frames: a coloured square crossing a noisy frame."""
+    from rankvideo.demo_data import encode_mp4
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(frames)
+    paths = []
+    for i in range(count):
+        video = rng.integers(0, 64, size=(frames, size, size, 3), dtype=np.uint8)
+        for t in range(frames):
+            x = int((size - size // 4) * t / max(frames - 1, 1))
+            video[t, size // 3 : size // 3 + size // 4, x : x + size // 4] = (200, 40 * i, 60)
+        path = folder / f"clip{frames}_{i}.mp4"
+        path.write_bytes(encode_mp4(video, fps=8))
+        paths.append(path)
+    return paths
+
+
+def timed(reranker, decoded: list, qs: list[str], shared: bool) -> float:
+    reranker.shared_prefix = shared
+    start = time.perf_counter()
+    for video in decoded:
+        reranker.score_video(video, qs)
+    return time.perf_counter() - start
+
+
+def run(model: str, settings: BenchSettings, work: Path) -> list[dict]:
+    from rankvideo.scoring import VLMReranker
+
+    rows = []
+    for frames in settings.frames:
+        video = VideoSettings(
+            fps=8.0,
+            min_frames=frames,
+            max_frames=frames,
+            min_pixels=settings.size**2,
+            max_pixels=settings.size**2,
+        )
+        reranker = VLMReranker(
+            model,
+            video=video,
+            template=settings.template,
+            batch_size=max(settings.queries_per_video),
+            device=settings.device,
+            dtype=settings.dtype,
+        )
+        paths = write_clips(work / "videos", frames, settings.size, settings.videos)
+        before = DECODES["decoded"]
+        decoded = [load_video(p, reranker.video) for p in paths]
+        decodes = (DECODES["decoded"] - before) / len(paths)
+        grid = decoded[0][0].shape  # (T, C, H, W) after sampling
+        merged = 2 * reranker.video.patch_size  # a visual token covers 2 x 2 patches, 2 frames
+        visual = grid[0] // 2 * (grid[2] // merged) * (grid[3] // merged)
+        timed(reranker, decoded[:1], queries(1), shared=True)  # warm-up, not timed
+        timed(reranker, decoded[:1], queries(1), shared=False)
+        base = {}
+        for k in settings.queries_per_video:
+            seconds = {
+                mode: timed(reranker, decoded, queries(k), mode == "shared")
+                for mode in ("per_pair", "shared")
+            }
+            for mode, secs in seconds.items():
+                pairs = k * len(decoded)
+                base.setdefault(mode, secs)
+                rows.append(
+                    {
+                        "frames": frames,
+                        "visual_tokens": visual,
+                        "queries_per_video": k,
+                        "mode": mode,
+                        "pairs": pairs,
+                        "seconds": round(secs, 4),
+                        "pairs_per_s": round(pairs / secs, 3),
+                        "cost_vs_k1": round(secs / base[mode], 3),
+                        "speedup": round(seconds["per_pair"] / seconds[mode], 2),
+                        "decodes_per_video": decodes,
+                    }
+                )
+                log.info("%s", rows[-1])
+    return rows
+
+
+def write_table(rows: list[dict], path) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot(rows: list[dict], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for frames in sorted({r["frames"] for r in rows}):
+        for mode, style in (("per_pair", "--o"), ("shared", "-s")):
+            sel = [r for r in rows if r["frames"] == frames and r["mode"] == mode]
+            tokens = sel[0]["visual_tokens"]
+            ax.plot(
+                [r["queries_per_video"] for r in sel],
+                [r["pairs_per_s"] for r in sel],
+                style,
+                label=f"{mode}, {frames} frames ({tokens} visual tokens)",
+            )
+    ax.set(xlabel="queries per video (K)", ylabel="pairs per second", yscale="log")
+    ax.set_title("Reranker scoring throughput")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def bench(model: str, settings: BenchSettings, table, figure, work) -> list[dict]:
+    rows = run(model, settings, Path(work))
+    write_table(rows, table)
+    plot(rows, figure)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Per-pair vs shared-prefix scoring throughput.")
+    parser.add_argument("--model", required=True, help="hub id or folder (from_pretrained)")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--frames", type=int, nargs="+", default=BenchSettings().frames)
+    parser.add_argument("--queries-per-video", type=int, nargs="+", default=[1, 5, 20])
+    parser.add_argument("--size", type=int, default=BenchSettings.size)
+    parser.add_argument("--videos", type=int, default=BenchSettings.videos)
+    parser.add_argument("--template", default=BenchSettings.template)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = BenchSettings(
+        args.frames,
+        args.queries_per_video,
+        args.size,
+        args.videos,
+        args.template,
+        args.device,
+        args.dtype,
+    )
+    bench(args.model, settings, out / "scoring.tsv", out / "scoring.png", out / "work")
+
+
+if __name__ == "__main__":
+    main()

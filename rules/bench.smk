@@ -1,0 +1,22 @@
+rule bench:
+    input:
+        model=model_input(config["models"]["vlm"]),
+    output:
+        table="results/bench/scoring.tsv",
+        plot="results/bench/scoring.png",
+    log:
+        "logs/bench/scoring.log",
+    benchmark:
+        "benchmarks/bench/scoring.tsv"
+    conda:
+        "../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=60,
+        gpu=model_gpus(config["models"]["vlm"]),
+    params:
+        model=lambda wildcards: model_path(config["models"]["vlm"]),
+        settings=bench_settings(),
+    script:
+        "../scripts/bench.py"
