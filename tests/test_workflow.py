@@ -115,6 +115,11 @@ def test_demo_end_to_end(workdir):
     assert (workdir / "results/plots/ndcg.png").stat().st_size > 10_000
     assert (workdir / "results/plots/logit_delta_ecdf.png").stat().st_size > 10_000
     assert list((workdir / "benchmarks/rerank/shards/base").glob("*.tsv"))
+    # decode once: the captioner decoded every evaluation candidate before training, so the
+    # trained reranker's shards read all of their videos from the frame cache
+    for log in (workdir / "logs/rerank/shards/rankvideo").glob("*.log"):
+        text = log.read_text()
+        assert "(shared prefix;" in text and " 0 videos decoded," in text, text[-500:]
     # a finished shard is not redone
     again = snakemake("--cores", "2", "-n", "results/eval/ndcg.tsv", cwd=workdir)
     assert "Nothing to be done" in again.stdout + again.stderr
