@@ -16,7 +16,7 @@ rule captions_shard:
         "../environment.yml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=model_mem_mb(config["models"]["captioner"]),
         runtime=240,
         gpu=model_gpus(config["models"]["captioner"]),
     params:

@@ -50,10 +50,26 @@ def system_model(system):
     }[system]
 
 
+def model_mem_mb(model, processes=1):
+    """Host memory (MB) of a model job: 48 GB per process for a real model, which passes
+    through host memory on its way to the GPU (8B in bfloat16: about 17 GB); 8 GB for tiny.
+    """
+    return (8000 if is_tiny(model) else 48000) * processes
+
+
+def system_base_model(system):
+    """The config model a system's scoring job is sized by (stage 2 is the VLM's size)."""
+    return config["models"]["teacher" if system == "caption_reasoner" else "vlm"]
+
+
 def system_gpus(system):
-    """GPUs a system's scoring job asks for (the stage-2 model is the VLM's size)."""
-    family = "teacher" if system == "caption_reasoner" else "vlm"
-    return model_gpus(config["models"][family])
+    """GPUs a system's scoring job asks for."""
+    return model_gpus(system_base_model(system))
+
+
+def system_mem_mb(system):
+    """Host memory a system's scoring job asks for."""
+    return model_mem_mb(system_base_model(system))
 
 
 def stage_settings(stage):

@@ -14,7 +14,7 @@ rule rerank_shard:
         "../environment.yml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wildcards: system_mem_mb(wildcards.system),
         runtime=240,
         gpu=lambda wildcards: system_gpus(wildcards.system),
     params:

@@ -14,7 +14,7 @@ rule teacher_shard:
         "../environment.yml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=model_mem_mb(config["models"]["teacher"]),
         runtime=240,
         gpu=model_gpus(config["models"]["teacher"]),
     params:

@@ -13,7 +13,7 @@ rule train_perception:
         "../environment.yml"
     threads: config["stage1"]["processes"]
     resources:
-        mem_mb=16000,
+        mem_mb=model_mem_mb(config["models"]["vlm"], config["stage1"]["processes"]),
         runtime=1440,
         gpu=model_gpus(config["models"]["vlm"], config["stage1"]["processes"]),
     params:

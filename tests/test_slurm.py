@@ -1,0 +1,144 @@
+"""The SLURM path for real: `snakemake --profile slurm` on a throw-away one-node cluster.
+
+The cluster (munged, slurmctld, slurmd from Debian's slurm packages) starts once for
+this module and is stopped after it, on failure too (tests/slurm_cluster.py). The runs
+use the repository's profile as it is, with only the partition (and the first status
+check, to keep the test short) given on the command line.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import slurm_cluster
+import yaml
+from slurm_cluster import SYSTEM_CONF, cluster
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas"]
+WORKFLOW_FILES += ["slurm"]
+RUN_LIMIT = 420  # seconds for one snakemake run, then `timeout` ends it
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    try:
+        with cluster(tmp_path_factory.mktemp("slurm")) as running:
+            yield running
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A fresh copy of the workflow and its profile, as a new clone would have it."""
+    for name in WORKFLOW_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    return tmp_path
+
+
+def profile_run(slurm, workdir, *args):
+    """`snakemake --profile slurm ARGS` with the test partition, bounded by `timeout -k`."""
+    profile = yaml.safe_load((workdir / "slurm/config.yaml").read_text())
+    defaults = {**profile["default-resources"], "slurm_partition": slurm.partition}
+    command = ["timeout", "-k", "10", str(RUN_LIMIT), sys.executable, "-m", "snakemake"]
+    command += ["--profile", "slurm", *args, "--default-resources"]
+    command += [f"{key}={value}" for key, value in defaults.items()]
+    command += ["--slurm-init-seconds-before-status-checks", "2"]
+    result = subprocess.run(
+        command, cwd=workdir, env=slurm.env, capture_output=True, text=True, timeout=RUN_LIMIT + 30
+    )
+    assert result.returncode not in (124, 137), "snakemake timed out:\n" + result.stderr[-3000:]
+    return result
+
+
+def job_ids(result) -> list[str]:
+    """The SLURM job ids that snakemake reported for its submissions."""
+    return re.findall(r"SLURM jobid (\d+)", result.stdout + result.stderr)
+
+
+def job_states(slurm, ids) -> dict[str, str]:
+    """SLURM's own record of the jobs (kept for MinJobAge = 600 s after they end)."""
+    out = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", "%i %T %P"],
+        capture_output=True,
+        text=True,
+        env=slurm.env,
+        timeout=30,
+        check=True,
+    ).stdout
+    return {i: f"{state} {partition}" for i, state, partition in map(str.split, out.splitlines())}
+
+
+def test_missing_packages_are_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(slurm_cluster, "COMMANDS", ["sinfo", "no-such-slurm-command"])
+    with pytest.raises(RuntimeError, match="no-such-slurm-command.*apt-get install"):
+        with cluster(tmp_path):
+            pass
+
+
+def test_every_daemon_stops_when_the_body_fails(tmp_path):
+    before = SYSTEM_CONF.read_bytes() if SYSTEM_CONF.exists() else None
+    with pytest.raises(RuntimeError, match="the test body failed"):
+        with cluster(tmp_path) as running:
+            pids = running.pids
+            assert len(pids) == 3 and SYSTEM_CONF.read_text().startswith("ClusterName=")
+            raise RuntimeError("the test body failed")
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert (SYSTEM_CONF.read_bytes() if SYSTEM_CONF.exists() else None) == before
+
+
+def test_rerank_shards_run_as_slurm_jobs(slurm, workdir):
+    """Demo data, a tiny model, extraction, two scoring shards and their merge, via sbatch."""
+    small = {"demo": {"videos_per_combination": 1}, "rerank": {"depth": 10, "shards": 2}}
+    (workdir / "small.yaml").write_text(yaml.safe_dump(small))
+    result = profile_run(
+        slurm, workdir, "results/rerank/strong/base.run", "--configfile", "small.yaml"
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-5000:] + slurm.log_tail()
+    ids = job_ids(result)
+    # demo_data, tiny_models, extract, rerank_shard x 2, rerank_merge: every one submitted
+    assert len(ids) == len(set(ids)) == 6, log[-5000:]
+    assert job_states(slurm, ids) == {i: f"COMPLETED {slurm.partition}" for i in ids}
+    slurm_logs = {p.stem for p in (workdir / ".snakemake/slurm_logs").rglob("*.log")}
+    assert set(ids) <= slurm_logs
+    shard_logs = list((workdir / ".snakemake/slurm_logs/rule_rerank_shard").rglob("*.log"))
+    assert len(shard_logs) == 2
+    # the merged output holds every evaluation candidate once, from both shards
+    evals = (workdir / "results/data/splits/eval.txt").read_text().split()
+    run = (workdir / "results/rerank/strong/base.run").read_text().splitlines()
+    assert len(run) == len(evals) * 10
+    for shard in (0, 1):
+        scores = workdir / f"results/rerank/shards/base/{shard}.jsonl"
+        assert scores.read_text().count("\n") > 0
+
+
+def test_a_failing_job_fails_the_run(slurm, workdir):
+    """An extraction that finds no video files fails its SLURM job, and with it the run."""
+    mine = workdir / "mine"
+    (mine / "videos").mkdir(parents=True)
+    (mine / "queries.tsv").write_text("q1\ta red circle\n")
+    (mine / "qrels.txt").write_text("q1 0 v1 1\n")
+    (mine / "ranking_hand.json").write_text('{"q1": {"v1": 1.0}}\n')
+    data = {"archive": None, "retrievers": ["hand"], "videos": str(mine / "videos")}
+    data |= {"queries": "mine/queries.tsv", "qrels": "mine/qrels.txt", "first_stage_dir": "mine"}
+    (workdir / "broken.yaml").write_text(yaml.safe_dump({"data": data}))
+    result = profile_run(slurm, workdir, "results/data/queries.tsv", "--configfile", "broken.yaml")
+    assert result.returncode != 0
+    ids = job_ids(result)  # the first try and the profile's retries
+    retries = yaml.safe_load((workdir / "slurm/config.yaml").read_text())["retries"]
+    assert len(ids) == len(set(ids)) == 1 + retries
+    assert job_states(slurm, ids) == {i: f"FAILED {slurm.partition}" for i in ids}
+    assert "no video files" in (workdir / "logs/extract.log").read_text()
+    assert not (workdir / "results/data/queries.tsv").exists()
