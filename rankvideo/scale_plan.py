@@ -79,7 +79,8 @@ def plan_config(out: Path, shards: int, depth: int, processes: int) -> dict:
             "teacher": "jhu-clsp/rank1-7b",
             "captioner": "Qwen/Qwen3-VL-8B-Instruct",
         },
-        "video": {"fps": 2.0, "max_frames": 32, "min_pixels": 131072, "max_pixels": 786432},
+        # paper-scale frames; no frame cache (110k videos x up to 75 MB of frames)
+        "video": {"max_frames": 32, "min_pixels": 131072, "max_pixels": 786432, "cache": None},
         "captions": {"max_new_tokens": 256, "shards": shards},
         "teacher": {"dataset": "multivent", "max_reasoning_tokens": 512, "shards": shards},
         "stage1": {"captions": "evidence", "method": "lora", "processes": processes},
