@@ -10,6 +10,7 @@ bounded, and `cluster()` stops every daemon it started, on failure too.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import socket
@@ -50,10 +51,13 @@ def _command(name: str) -> str:
     return shutil.which(name, path=path)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """Ports that nothing listens on now, all different (held open together while chosen)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def node_line() -> str:
@@ -67,11 +71,12 @@ def node_line() -> str:
 
 def slurm_conf(root: Path, partition: str, munge_socket: Path) -> str:
     """A single-node config: no cgroups, no accounting, jobs remembered for 10 minutes."""
+    controller, node = _free_ports(2)
     return f"""\
 ClusterName=rankvideo-test
 SlurmctldHost=localhost
-SlurmctldPort={_free_port()}
-SlurmdPort={_free_port()}
+SlurmctldPort={controller}
+SlurmdPort={node}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -138,7 +143,7 @@ def _stop(process: subprocess.Popen, timeout: float = 15) -> None:
 
 def _cancel_jobs(env, timeout: float = 30) -> None:
     """Cancel every job still queued or running and wait (bounded) until none is left."""
-    subprocess.run([_command("scancel"), "--full", "-u", "root"], env=env, timeout=10)
+    subprocess.run([_command("scancel"), "--full", "-u", getpass.getuser()], env=env, timeout=10)
 
     def empty():
         out = subprocess.run(
@@ -154,6 +159,13 @@ def _cancel_jobs(env, timeout: float = 30) -> None:
         wait_until(empty, timeout, "cancelled jobs to end", interval=0.5)
 
 
+def _restore(backup: bytes | None) -> None:
+    if backup is None:
+        SYSTEM_CONF.unlink(missing_ok=True)
+    else:
+        SYSTEM_CONF.write_bytes(backup)
+
+
 @contextlib.contextmanager
 def cluster(root, partition: str = "rankvideo_test", timeout: float = 60):
     """Start munged, slurmctld and slurmd under `root`; yield a Cluster; stop them all."""
@@ -163,6 +175,8 @@ def cluster(root, partition: str = "rankvideo_test", timeout: float = 60):
             f"SLURM is not installed (missing: {', '.join(missing)}). Install it with "
             f"`apt-get install -y {PACKAGES}` (as .ci/run does)."
         )
+    if os.geteuid() != 0:
+        raise RuntimeError("the test cluster runs its daemons as root and writes /etc/slurm")
     root = Path(root)
     for name in ("state", "spool", "munge"):
         (root / name).mkdir(parents=True, exist_ok=True)
@@ -203,11 +217,10 @@ def cluster(root, partition: str = "rankvideo_test", timeout: float = 60):
             raise RuntimeError(f"{error}\n{cluster.log_tail()}") from error
         yield cluster
     finally:
-        if len(processes) == 3 and processes[1].poll() is None:
-            _cancel_jobs(env)
-        for process in reversed(processes):
-            _stop(process)
-        if backup is None:
-            SYSTEM_CONF.unlink(missing_ok=True)
-        else:
-            SYSTEM_CONF.write_bytes(backup)
+        # every step runs, even when one raises; in reverse order of registration
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(_restore, backup)
+            for process in processes:
+                cleanup.callback(_stop, process)
+            if len(processes) == 3 and processes[1].poll() is None:
+                cleanup.callback(_cancel_jobs, env)  # jobs end before the daemons
