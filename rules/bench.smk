@@ -12,7 +12,7 @@ rule bench:
         "../environment.yml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=model_mem_mb(config["models"]["vlm"]),
         runtime=60,
         gpu=model_gpus(config["models"]["vlm"]),
     params:
