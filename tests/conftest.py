@@ -11,6 +11,21 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# what a new clone holds of the workflow (the library comes from the installed package)
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas"]
+WORKFLOW_FILES += ["slurm"]
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A fresh copy of the workflow and its SLURM profile, as a new clone would have it."""
+    for name in WORKFLOW_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,14 @@
 """MultiVENT scale: the plan's index files, and a dry run over them that stays small."""
 
 import re
-import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from rankvideo import formats
 from rankvideo.scale_plan import write_plan
-
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas"]
 
 
 def test_small_plan_files_are_valid(tmp_path):
@@ -27,17 +22,6 @@ def test_small_plan_files_are_valid(tmp_path):
     assert all(set(docs) <= set(run[q]) for q, docs in qrels.items())
     assert formats.read_ids(tmp_path / "eval.txt") == [f"test{i:05d}" for i in range(6)]
     assert config.read_text().count("shards: 3") == 3
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    for name in WORKFLOW_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, tmp_path / name)
-    return tmp_path
 
 
 @pytest.mark.workflow

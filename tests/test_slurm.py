@@ -8,19 +8,14 @@ check, to keep the test short) given on the command line.
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import slurm_cluster
 import yaml
 from slurm_cluster import SYSTEM_CONF, cluster
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas"]
-WORKFLOW_FILES += ["slurm"]
 RUN_LIMIT = 420  # seconds for one snakemake run, then `timeout` ends it
 
 
@@ -31,18 +26,6 @@ def slurm(tmp_path_factory):
             yield running
     except RuntimeError as error:
         pytest.fail(str(error), pytrace=False)
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    """A fresh copy of the workflow and its profile, as a new clone would have it."""
-    for name in WORKFLOW_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, tmp_path / name)
-    return tmp_path
 
 
 def profile_run(slurm, workdir, *args):

@@ -1,6 +1,5 @@
 """Real Snakemake runs: lint, dry run, the demo end to end, and a new user's own data."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas"]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
@@ -18,18 +16,6 @@ def snakemake(*args, cwd, timeout=600):
     return subprocess.run(
         [*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    """A fresh copy of the workflow, as a new clone would have it."""
-    for name in WORKFLOW_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, tmp_path / name)
-    return tmp_path
 
 
 def test_lint(workdir):
