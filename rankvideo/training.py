@@ -3,7 +3,8 @@
 Training runs on transformers' `Trainer` (which runs on accelerate): several
 processes when started under `accelerate launch`, gloo on CPU, NCCL on GPUs.
 Checkpoints go to a work folder outside the declared outputs, so a crashed or
-stopped run resumes from its last checkpoint; the final model is saved where
+stopped run resumes from its last checkpoint (only a run with the same settings:
+checkpoints of other settings are dropped); the final model is saved where
 `from_pretrained` loads it, with the resolved settings next to it.
 """
 
@@ -14,6 +15,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -162,10 +164,37 @@ def save_model(trainer: Trainer, processor, output_dir, settings: dict, method: 
     log.info("saved %s", output_dir)
 
 
+def claim_checkpoints(settings: dict) -> None:
+    """Checkpoints belong to one set of settings: drop those that other settings wrote.
+
+    Without this, a rerun after a config change (seed, steps, data, learning rate)
+    would silently continue the old run from its last checkpoint.
+    """
+    checkpoints = Path(settings["work_dir"]) / "checkpoints"
+    stamp = checkpoints / "settings.json"
+    current = json.loads(json.dumps(settings, default=str))
+    if checkpoints.is_dir():
+        old = json.loads(stamp.read_text()) if stamp.is_file() else None
+        if old == current:
+            return
+        changed = sorted(
+            k for k in {*current, *(old or {})} if (old or {}).get(k) != current.get(k)
+        )
+        log.warning(
+            "%s holds checkpoints of other settings (%s differ): starting afresh",
+            checkpoints,
+            ", ".join(changed) if old is not None else "no record of them",
+        )
+        shutil.rmtree(checkpoints)
+    checkpoints.mkdir(parents=True)
+    stamp.write_text(json.dumps(current, indent=2))
+
+
 def run_stage(module: str, settings: dict, processes: int) -> None:
     """Write the settings next to the checkpoints and run the stage's entry point."""
     work = Path(settings["work_dir"])
     work.mkdir(parents=True, exist_ok=True)
+    claim_checkpoints(settings)
     path = work / "settings.json"
     path.write_text(json.dumps(settings, indent=2))
     launch(module, path, processes)
@@ -213,4 +242,6 @@ def stage_main(description: str, train, data_help: str, argv=None) -> None:
             "work_dir": str(out / "work"),
             "log": str(out / "train_log.tsv"),
         }
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # a multi-process launch: run_stage claimed
+        claim_checkpoints(settings)
     train(settings)

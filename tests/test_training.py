@@ -11,7 +11,13 @@ from rankvideo import formats
 from rankvideo.losses import LossWeights
 from rankvideo.train_perception import CaptionCollator, train_perception
 from rankvideo.train_reranker import GroupCollator, RerankerTrainer, make_groups, train_reranker
-from rankvideo.training import check_method, load_for_training, run_stage, training_arguments
+from rankvideo.training import (
+    check_method,
+    claim_checkpoints,
+    load_for_training,
+    run_stage,
+    training_arguments,
+)
 from rankvideo.video import VideoSettings
 
 VIDEO = {"fps": 2.0, "max_frames": 8, "min_pixels": 4096, "max_pixels": 4096}
@@ -190,3 +196,20 @@ def test_stage_two_entry_point(tiny_vlm, ranking_file, tmp_path):
         | FAST
     )
     assert report["groups"] > 0 and (tmp_path / "model" / "model.safetensors").exists()
+
+
+def test_checkpoints_of_other_settings_are_not_resumed(tmp_path, caplog):
+    settings = {"model": "m", "work_dir": str(tmp_path / "work"), "learning_rate": 1e-3}
+    checkpoint = tmp_path / "work/checkpoints/checkpoint-100"
+    claim_checkpoints(settings)
+    checkpoint.mkdir()
+    claim_checkpoints(settings)  # the same settings: a rerun resumes
+    assert checkpoint.is_dir()
+    claim_checkpoints({**settings, "learning_rate": 3e-3, "seed": 1})
+    assert not checkpoint.exists()
+    assert "learning_rate, seed differ" in caplog.text
+    # checkpoints without a record (an older run) are not trusted either
+    (tmp_path / "work/checkpoints/settings.json").unlink()
+    checkpoint.mkdir()
+    claim_checkpoints(settings)
+    assert not checkpoint.exists() and "no record of them" in caplog.text
