@@ -118,6 +118,8 @@ class VLMReranker:
         self, decoded: tuple, queries: Sequence[str], batch_size: int | None = None
     ) -> list[dict]:
         """Scores of one decoded video against each query, `batch_size` queries per pass."""
+        if not queries:
+            return []
         size = batch_size or self.batch_size
         chunks = [queries[start : start + size] for start in range(0, len(queries), size)]
         if not self.shared_prefix:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections import Counter
@@ -28,6 +29,8 @@ from pathlib import Path
 import torch
 
 BACKENDS = ("decord", "torchcodec")
+
+log = logging.getLogger(__name__)
 
 
 class VideoDecodeError(RuntimeError):
@@ -83,9 +86,12 @@ def load_video(path, settings: VideoSettings):
         raise VideoDecodeError(path, "no such file")
     cached = _cache_file(path, settings) if settings.cache else None
     if cached is not None and cached.is_file():
-        entry = torch.load(cached, weights_only=True)
-        DECODES["cached"] += 1
-        return entry["frames"].float(), entry["metadata"]
+        try:
+            entry = torch.load(cached, weights_only=True)
+            DECODES["cached"] += 1
+            return entry["frames"].float(), entry["metadata"]
+        except Exception as e:  # an unreadable entry is decoded again and replaced
+            log.warning("%s: unreadable frame cache entry %s (%s): decoding again", path, cached, e)
     frames, metadata = _decode(path, settings)
     DECODES["decoded"] += 1
     if cached is not None:

@@ -46,6 +46,7 @@ def test_shared_prefix_equals_per_pair(tiny_vlm, demo_data, template):
             shared = reranker.score_video(decoded, queries)
             reranker.shared_prefix = False
             assert_same(shared, reranker.score_video(decoded, queries))
+        assert reranker.score_video(decoded, []) == []
 
 
 def test_shared_prefix_on_real_clips_of_different_lengths(tiny_vlm, real_videos):
@@ -99,3 +100,16 @@ def test_cached_frames_equal_fresh_frames(tmp_path, demo_data):
     other = VideoSettings(**{**cached.__dict__, "fps": 4.0})
     assert load_video(path, other)[0].shape[0] != frames.shape[0]
     assert len(list(tmp_path.rglob("*.pt"))) == 2
+
+
+def test_an_unreadable_cache_entry_is_decoded_again(tmp_path, demo_data):
+    path = sorted(demo_data["videos"].glob("*.mp4"))[0]
+    cached = VideoSettings(**{**DEMO_VIDEO.__dict__, "cache": str(tmp_path)})
+    fresh = load_video(path, cached)[0]
+    (entry,) = tmp_path.rglob("*.pt")
+    entry.write_bytes(b"truncated")
+    before = DECODES.copy()
+    again = load_video(path, cached)[0]
+    assert (again == fresh).all() and DECODES["decoded"] == before["decoded"] + 1
+    assert load_video(path, cached)[0].shape == fresh.shape  # replaced: read back now
+    assert DECODES["cached"] == before["cached"] + 1
