@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from rankvideo import formats
+
 RETRIEVER = "AV_OmniEmbed"
 
 
@@ -43,22 +45,23 @@ def ranked_candidates(queries, videos, depth: int, rng) -> dict[str, list[str]]:
     }
 
 
-def write_run(path: Path, ranking: dict[str, list[str]]) -> None:
+def first_stage_run(ranking: dict[str, list[str]]) -> dict[str, dict[str, float]]:
     """The release's first-stage format, `{query_id: {doc_id: score}}`, scores descending."""
-    with open(path, "w") as f:
-        f.write("{")
-        for n, (query, docs) in enumerate(ranking.items()):
-            pairs = ", ".join(f'"{d}": {1 - r / len(docs):.4f}' for r, d in enumerate(docs))
-            f.write(f'{", " if n else ""}"{query}": {{{pairs}}}')
-        f.write("}\n")
+    return {
+        query: {doc: round(1 - rank / len(docs), 4) for rank, doc in enumerate(docs)}
+        for query, docs in ranking.items()
+    }
 
 
-def write_qrels(path: Path, ranking: dict[str, list[str]], relevant: int, rng) -> None:
-    """TREC qrels: `relevant` judged videos per query, drawn from its candidates."""
-    with open(path, "w") as f:
-        for query, docs in ranking.items():
-            for doc in rng.choice(docs, size=min(relevant, len(docs)), replace=False):
-                f.write(f"{query} 0 {doc} {int(rng.integers(1, 3))}\n")
+def judged(ranking: dict[str, list[str]], relevant: int, rng) -> dict[str, dict[str, int]]:
+    """Qrels: `relevant` judged videos per query (grade 1 or 2), drawn from its candidates."""
+    return {
+        query: {
+            str(doc): int(rng.integers(1, 3))
+            for doc in rng.choice(docs, size=min(relevant, len(docs)), replace=False)
+        }
+        for query, docs in ranking.items()
+    }
 
 
 def plan_config(out: Path, shards: int, depth: int, processes: int) -> dict:
@@ -107,11 +110,11 @@ def write_plan(
     rng = np.random.default_rng(seed)
     evals, trains = query_ids(queries, "test"), query_ids(train_queries, "train")
     ranking = ranked_candidates(evals + trains, video_ids(videos), candidates, rng)
-    (out / "queries.tsv").write_text("".join(f"{q}\tevent query {q}\n" for q in ranking))
-    (out / "eval.txt").write_text("".join(f"{q}\n" for q in evals))
-    (out / "train.txt").write_text("".join(f"{q}\n" for q in trains))
-    write_qrels(out / "qrels.txt", ranking, relevant, rng)
-    write_run(out / f"ranking_{RETRIEVER}.json", ranking)
+    formats.write_queries(out / "queries.tsv", {q: f"event query {q}" for q in ranking})
+    formats.write_ids(out / "eval.txt", evals)
+    formats.write_ids(out / "train.txt", trains)
+    formats.write_qrels(out / "qrels.txt", judged(ranking, relevant, rng))
+    formats.write_run_json(out / f"ranking_{RETRIEVER}.json", first_stage_run(ranking))
     config = plan_config(out, shards, candidates, processes)
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return out / "config.yaml"

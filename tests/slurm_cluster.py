@@ -42,11 +42,11 @@ class Cluster:
 
 def missing_commands() -> list[str]:
     """The SLURM and munge commands that are not installed (looked up in sbin too)."""
-    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-    return [c for c in COMMANDS if shutil.which(c, path=path) is None]
+    return [c for c in COMMANDS if _command(c) is None]
 
 
-def _command(name: str) -> str:
+def _command(name: str) -> str | None:
+    """The command's full path, looked up in PATH and in sbin (where the daemons live)."""
     path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
     return shutil.which(name, path=path)
 
