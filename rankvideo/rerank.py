@@ -3,10 +3,10 @@
 The workflow splits the pairs into shards by video (each shard an independent
 job), then merges the shards into one file per retriever. Pairs are scored in
 video order: each video is decoded (or read from the frame cache) once, and by
-default its prefix is encoded once for all of its queries (`shared_prefix`). Scores are appended to
-`<output>.partial` as they come, so a crashed or stopped job resumes where it
-stopped; a video that cannot be decoded fails its pairs, the others are still
-scored and kept, and the job then fails naming every such video.
+default its prefix is encoded once for all of its queries (`shared_prefix`).
+Scores are appended to `<output>.partial` as they come, so a crashed or stopped
+job resumes where it stopped; a video that cannot be decoded fails its pairs, the
+others are still scored and kept, and the job then fails naming every such video.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def rerank_shard(
         scorer["batch_size"],
         scorer["device"],
         scorer["dtype"],
-        scorer.get("shared_prefix", True),
+        scorer["shared_prefix"],
     )
     return score_pairs(reranker, mine, query_text, formats.read_manifest(manifest), output)
 

@@ -194,7 +194,8 @@ def run_stage(module: str, settings: dict, processes: int) -> None:
     """Write the settings next to the checkpoints and run the stage's entry point."""
     work = Path(settings["work_dir"])
     work.mkdir(parents=True, exist_ok=True)
-    claim_checkpoints(settings)
+    if processes > 1:  # the launched processes would race; a single one claims in stage_main
+        claim_checkpoints(settings)
     path = work / "settings.json"
     path.write_text(json.dumps(settings, indent=2))
     launch(module, path, processes)
@@ -242,6 +243,6 @@ def stage_main(description: str, train, data_help: str, argv=None) -> None:
             "work_dir": str(out / "work"),
             "log": str(out / "train_log.tsv"),
         }
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # a multi-process launch: run_stage claimed
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # several processes: run_stage claimed
         claim_checkpoints(settings)
     train(settings)
