@@ -31,6 +31,43 @@ COLOURS = ["red", "green", "blue", "yellow", "cyan", "magenta"]
 SHAPES = ["circle", "square", "triangle"]
 MOTIONS = ["left", "right", "up", "down"]
 
+# The published shapes of Qwen/Qwen3-VL-8B-Instruct (its config.json): with random
+# weights it costs what the real model costs, so GPU timings need no download.
+QWEN3_VL_8B = {
+    "architecture": "qwen3_vl",
+    "hidden_size": 4096,
+    "intermediate_size": 12288,
+    "layers": 36,
+    "num_heads": 32,
+    "kv_heads": 8,
+    "head_dim": 128,
+    "tie_embeddings": False,
+    "mrope_section": [24, 20, 20],
+    "vision_depth": 27,
+    "vision_width": 1152,
+    "vision_intermediate": 4304,
+    "vision_heads": 16,
+    "deepstack_indexes": [8, 16, 24],
+    "min_pixels": 128 * 32 * 32,
+    "max_pixels": 768 * 32 * 32,
+}
+RANDOM_SHAPES = {"qwen3-vl-8b": QWEN3_VL_8B}
+
+
+def random_model(name: str, folder: Path, device: str) -> str:
+    """Build (once) a randomly initialised model of a released model's shapes."""
+    import torch
+
+    from rankvideo.models import pick_device
+    from rankvideo.tiny_models import build_vlm
+
+    folder = Path(folder)
+    if not (folder / "config.json").exists():
+        where = pick_device(device)
+        dtype = torch.bfloat16 if where.type == "cuda" else torch.float32
+        build_vlm(folder, RANDOM_SHAPES[name], seed=0, device=where, dtype=dtype)
+    return str(folder)
+
 
 @dataclass
 class BenchSettings:
@@ -65,18 +102,21 @@ def write_clips(folder: Path, frames: int, size: int, count: int) -> list[Path]:
         for t in range(frames):
             x = int((size - size // 4) * t / max(frames - 1, 1))
             video[t, size // 3 : size // 3 + size // 4, x : x + size // 4] = (200, 40 * i, 60)
-        path = folder / f"clip{frames}_{i}.mp4"
-        path.write_bytes(encode_mp4(video, fps=8))
+        path = folder / f"clip{frames}_{i}_{size}.mp4"
+        if not path.exists():  # the clips depend only on (frames, i, size): reuse them
+            path.write_bytes(encode_mp4(video, fps=8))
         paths.append(path)
     return paths
 
 
-def timed(reranker, decoded: list, qs: list[str], shared: bool) -> float:
+def timed(reranker, decoded: list, qs: list[str], shared: bool) -> tuple[float, list[float]]:
+    """Seconds to score every video against `qs`, and the scores."""
     reranker.shared_prefix = shared
+    scores = []
     start = time.perf_counter()
     for video in decoded:
-        reranker.score_video(video, qs)
-    return time.perf_counter() - start
+        scores += [s["logit_delta"] for s in reranker.score_video(video, qs)]
+    return time.perf_counter() - start, scores
 
 
 def run(model: str, settings: BenchSettings, work: Path) -> list[dict]:
@@ -110,10 +150,16 @@ def run(model: str, settings: BenchSettings, work: Path) -> list[dict]:
         timed(reranker, decoded[:1], queries(1), shared=False)
         base = {}
         for k in settings.queries_per_video:
-            seconds = {
+            results = {
                 mode: timed(reranker, decoded, queries(k), mode == "shared")
                 for mode in ("per_pair", "shared")
             }
+            seconds = {mode: secs for mode, (secs, _) in results.items()}
+            # the two paths must agree; bfloat16 on a GPU rounds differently in each
+            diff = max(
+                abs(a - b)
+                for a, b in zip(results["per_pair"][1], results["shared"][1], strict=True)
+            )
             for mode, secs in seconds.items():
                 pairs = k * len(decoded)
                 base.setdefault(mode, secs)
@@ -129,6 +175,7 @@ def run(model: str, settings: BenchSettings, work: Path) -> list[dict]:
                         "cost_vs_k1": round(secs / base[mode], 3),
                         "speedup": round(seconds["per_pair"] / seconds[mode], 2),
                         "decodes_per_video": decodes,
+                        "max_score_diff": round(diff, 6),
                     }
                 )
                 log.info("%s", rows[-1])
@@ -176,7 +223,13 @@ def bench(model: str, settings: BenchSettings, table, figure, work) -> list[dict
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Per-pair vs shared-prefix scoring throughput.")
-    parser.add_argument("--model", required=True, help="hub id or folder (from_pretrained)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help="hub id or folder (from_pretrained)")
+    which.add_argument(
+        "--random-shapes",
+        choices=sorted(RANDOM_SHAPES),
+        help="a randomly initialised model of these published shapes, built in OUTPUT_DIR",
+    )
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--frames", type=int, nargs="+", default=BenchSettings().frames)
     parser.add_argument("--queries-per-video", type=int, nargs="+", default=[1, 5, 20])
@@ -198,7 +251,8 @@ def main(argv=None):
         args.device,
         args.dtype,
     )
-    bench(args.model, settings, out / "scoring.tsv", out / "scoring.png", out / "work")
+    model = args.model or random_model(args.random_shapes, out / args.random_shapes, args.device)
+    bench(model, settings, out / "scoring.tsv", out / "scoring.png", out / "work")
 
 
 if __name__ == "__main__":

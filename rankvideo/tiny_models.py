@@ -59,8 +59,12 @@ def build_tokenizer():
     return tokenizer
 
 
+def _head_dim(spec: dict) -> int:
+    return spec.get("head_dim", spec["hidden_size"] // spec["num_heads"])
+
+
 def _check(spec: dict) -> None:
-    head_dim = spec["hidden_size"] // spec["num_heads"]
+    head_dim = _head_dim(spec)
     if sum(spec["mrope_section"]) != head_dim // 2:
         raise ValueError(
             f"mrope_section {spec['mrope_section']} must sum to head_dim/2 = {head_dim // 2}"
@@ -73,16 +77,20 @@ def _check(spec: dict) -> None:
 
 
 def _decoder(spec: dict) -> dict:
-    """Decoder settings shared by both architectures: full vocabulary, tied embedding."""
+    """Decoder settings shared by both architectures: full vocabulary, tied embedding.
+
+    The optional keys (intermediate_size, kv_heads, head_dim, tie_embeddings)
+    let a spec give a released model's exact shapes (`bench.QWEN3_VL_8B`).
+    """
     return dict(
         vocab_size=VOCAB_SIZE,
         hidden_size=spec["hidden_size"],
-        intermediate_size=spec["hidden_size"] * 2,
+        intermediate_size=spec.get("intermediate_size", spec["hidden_size"] * 2),
         num_hidden_layers=spec["layers"],
         num_attention_heads=spec["num_heads"],
-        num_key_value_heads=max(1, spec["num_heads"] // 2),
-        head_dim=spec["hidden_size"] // spec["num_heads"],
-        tie_word_embeddings=True,
+        num_key_value_heads=spec.get("kv_heads", max(1, spec["num_heads"] // 2)),
+        head_dim=_head_dim(spec),
+        tie_word_embeddings=spec.get("tie_embeddings", True),
     )
 
 
@@ -95,8 +103,12 @@ def _save(model, saver, output_dir, what: str) -> Path:
     return output_dir
 
 
-def build_vlm(output_dir, spec: dict, seed: int = 0) -> Path:
-    """A tiny Qwen3-VL with processor, saved where `from_pretrained` finds it."""
+def build_vlm(output_dir, spec: dict, seed: int = 0, device: str = "cpu", dtype=None) -> Path:
+    """A tiny Qwen3-VL with processor, saved where `from_pretrained` finds it.
+
+    `device` and `dtype` are for full-size shapes: built on a GPU in bfloat16, a
+    random 8B model takes seconds instead of minutes of CPU initialisation.
+    """
     from transformers import (
         Qwen2VLImageProcessor,
         Qwen3VLConfig,
@@ -119,18 +131,19 @@ def build_vlm(output_dir, spec: dict, seed: int = 0) -> Path:
         vision_config=dict(
             depth=spec["vision_depth"],
             hidden_size=spec["vision_width"],
-            intermediate_size=spec["vision_width"] * 2,
-            num_heads=max(1, spec["vision_width"] // 16),
+            intermediate_size=spec.get("vision_intermediate", spec["vision_width"] * 2),
+            num_heads=spec.get("vision_heads", max(1, spec["vision_width"] // 16)),
             patch_size=16,
             temporal_patch_size=2,
             spatial_merge_size=2,
             out_hidden_size=spec["hidden_size"],
             deepstack_visual_indexes=list(spec["deepstack_indexes"]),
         ),
-        tie_word_embeddings=True,
+        tie_word_embeddings=spec.get("tie_embeddings", True),
     )
     torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config).eval()
+    with torch.device(device):
+        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=dtype).eval()
     tokenizer = build_tokenizer()
     pixels = {"shortest_edge": spec["min_pixels"], "longest_edge": spec["max_pixels"]}
     processor = Qwen3VLProcessor(

@@ -49,6 +49,21 @@ def test_shared_prefix_equals_per_pair(tiny_vlm, demo_data, template):
         assert reranker.score_video(decoded, []) == []
 
 
+def test_a_single_query_takes_one_full_pass(tiny_vlm, demo_data, monkeypatch):
+    """The shared prefix pays from two queries up; one query gets one forward pass."""
+    import rankvideo.scoring as scoring
+
+    prefixes = []
+    encode = scoring.encode_prefix
+    monkeypatch.setattr(scoring, "encode_prefix", lambda *a: prefixes.append(1) or encode(*a))
+    reranker = VLMReranker(str(tiny_vlm), video=DEMO_VIDEO, template="short", batch_size=4)
+    decoded = load_video(sorted(demo_data["videos"].glob("*.mp4"))[0], reranker.video)
+    reranker.score_video(decoded, QUERIES[:1])
+    assert prefixes == []
+    reranker.score_video(decoded, QUERIES[:2])
+    assert prefixes == [1]
+
+
 def test_shared_prefix_on_real_clips_of_different_lengths(tiny_vlm, real_videos):
     settings = VideoSettings(fps=2.0, max_frames=8, min_pixels=4096, max_pixels=16384)
     reranker = VLMReranker(str(tiny_vlm), video=settings, template="chat", batch_size=4)
