@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import torch
 
 log = logging.getLogger(__name__)
+
+
+def adapter_base(model_path: str) -> str | None:
+    """The base model of a PEFT adapter folder (what QLoRA training saves), else None."""
+    folder = Path(model_path)
+    if not (folder / "adapter_config.json").is_file() or (folder / "config.json").is_file():
+        return None
+    return json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -32,14 +42,20 @@ def load_vlm(model_path: str, device: str = "auto", dtype: str = "auto", cache_d
     where = pick_device(device)
     processor = AutoProcessor.from_pretrained(model_path, cache_dir=cache_dir)
     processor.tokenizer.padding_side = "left"  # the next-token slot is the last column
-    model_type = AutoConfig.from_pretrained(model_path, cache_dir=cache_dir).model_type
+    base = adapter_base(model_path)
+    weights = base or model_path
+    model_type = AutoConfig.from_pretrained(weights, cache_dir=cache_dir).model_type
     if model_type == "qwen3_omni_moe":
         from transformers import Qwen3OmniMoeThinkerForConditionalGeneration as model_class
     else:
         model_class = AutoModelForImageTextToText
-    model = model_class.from_pretrained(
-        model_path, dtype=pick_dtype(dtype, where), cache_dir=cache_dir
-    ).to(where)
+    model = model_class.from_pretrained(weights, dtype=pick_dtype(dtype, where), cache_dir=cache_dir)
+    if base:  # a QLoRA adapter: merged into its base (bf16/fp32, not 4-bit) for scoring
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, model_path).merge_and_unload()
+        log.info("merged the adapter %s into its base %s", model_path, base)
+    model = model.to(where)
     model.eval()
     log.info("loaded %s (%s) on %s", model_path, type(model).__name__, where)
     return model, processor, where

@@ -40,8 +40,14 @@ def check_method(method: str) -> None:
 
 
 def load_for_training(model_path: str, method: str):
-    """(model, processor) of a VLM ready to train with `method`."""
+    """(model, processor) of a VLM ready to train with `method`.
+
+    `model_path` may be a PEFT adapter folder (a QLoRA stage 1's output): its base
+    is loaded and `prepare` continues training that adapter.
+    """
     from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from rankvideo.models import adapter_base
 
     check_method(method)
     processor = AutoProcessor.from_pretrained(model_path)
@@ -53,17 +59,35 @@ def load_for_training(model_path: str, method: str):
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
         )
-    model = AutoModelForImageTextToText.from_pretrained(model_path, **kwargs)
+    base = adapter_base(model_path)
+    model = AutoModelForImageTextToText.from_pretrained(base or model_path, **kwargs)
+    if base:
+        model.rankvideo_adapter = model_path  # read by `prepare`
+        log.info("starting from the adapter %s on its base %s", model_path, base)
     return model, processor
 
 
 def prepare(model, method: str, lora: dict, freeze_embeddings: bool = False):
-    """Wrap the model for LoRA/QLoRA, or freeze the token embedding for full training."""
+    """Wrap the model for LoRA/QLoRA, or freeze the token embedding for full training.
+
+    A model loaded from an adapter folder continues that adapter (LoRA/QLoRA; its own
+    rank and targets) or has it merged first (full).
+    """
+    adapter = getattr(model, "rankvideo_adapter", None)
+    if adapter and method == "full":
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        model.requires_grad_(True)  # peft froze the base while the adapter was attached
+        adapter = None
     if method in ("lora", "qlora"):
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+        from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 
         if method == "qlora":
             model = prepare_model_for_kbit_training(model)
+        if adapter:
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
+            return _report_trainable(model, method)
         config = LoraConfig(
             r=lora["r"],
             lora_alpha=lora["alpha"],
@@ -74,6 +98,10 @@ def prepare(model, method: str, lora: dict, freeze_embeddings: bool = False):
         model = get_peft_model(model, config)
     elif freeze_embeddings:
         model.get_input_embeddings().requires_grad_(False)
+    return _report_trainable(model, method)
+
+
+def _report_trainable(model, method: str):
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     log.info(

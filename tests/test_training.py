@@ -213,3 +213,55 @@ def test_checkpoints_of_other_settings_are_not_resumed(tmp_path, caplog):
     checkpoint.mkdir()
     claim_checkpoints(settings)
     assert not checkpoint.exists() and "no record of them" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def adapter_folder(tiny_vlm, tmp_path_factory):
+    """What QLoRA training saves: a LoRA adapter (non-zero, so it changes the model) and
+    the processor, with no full config of its own."""
+    from peft import LoraConfig, get_peft_model
+
+    model, processor = load_for_training(str(tiny_vlm), "full")
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
+    model = get_peft_model(model, config)
+    folder = tmp_path_factory.mktemp("adapter")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    assert not (folder / "config.json").exists()
+    merged = model.merge_and_unload()
+    return folder, {k: v.detach().clone() for k, v in merged.state_dict().items()}
+
+
+def test_an_adapter_folder_loads_for_scoring_merged_into_its_base(adapter_folder):
+    from rankvideo.models import load_vlm
+
+    folder, merged = adapter_folder
+    model, processor, _ = load_vlm(str(folder), device="cpu")
+    state = model.state_dict()
+    assert set(state) == set(merged)
+    assert all(torch.equal(state[k], merged[k]) for k in merged)
+    assert processor.tokenizer.padding_side == "left"
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_training_from_an_adapter_continues_it(adapter_folder, method):
+    """LoRA continues the saved adapter (its own weights, trainable); full merges it first."""
+    from rankvideo.training import prepare
+
+    folder, merged = adapter_folder
+    model, _ = load_for_training(str(folder), method)
+    lora = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj"]}
+    model = prepare(model, method, lora)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    if method == "lora":
+        saved = load_file(folder / "adapter_model.safetensors")
+        assert trainable and all("lora_" in n for n in trainable)
+        assert len(trainable) == len(saved)  # the adapter's own rank and targets, not `lora`
+        assert any("v_proj" in n for n in trainable)
+        state = model.merge_and_unload().state_dict()
+    else:
+        assert len(trainable) == len(list(model.parameters()))
+        state = model.state_dict()
+    assert all(torch.equal(state[k], merged[k]) for k in merged)
