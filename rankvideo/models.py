@@ -49,7 +49,9 @@ def load_vlm(model_path: str, device: str = "auto", dtype: str = "auto", cache_d
         from transformers import Qwen3OmniMoeThinkerForConditionalGeneration as model_class
     else:
         model_class = AutoModelForImageTextToText
-    model = model_class.from_pretrained(weights, dtype=pick_dtype(dtype, where), cache_dir=cache_dir)
+    model = model_class.from_pretrained(
+        weights, dtype=pick_dtype(dtype, where), cache_dir=cache_dir
+    )
     if base:  # a QLoRA adapter: merged into its base (bf16/fp32, not 4-bit) for scoring
         from peft import PeftModel
 
