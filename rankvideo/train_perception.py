@@ -47,6 +47,7 @@ DEFAULTS = {
     "max_steps": -1,
     "batch_size": 1,
     "gradient_accumulation": 8,
+    "activation_checkpointing": False,
     "max_grad_norm": 1.0,
     "log_every": 1,
     "save_every": 200,

@@ -112,9 +112,12 @@ def _report_trainable(model, method: str):
 
 def model_for_stage(settings: dict):
     """(model ready to train, processor, video settings) for a stage's settings."""
+    from transformers import set_seed
+
     from rankvideo.video import for_processor
 
     model, processor = load_for_training(settings["model"], settings["method"])
+    set_seed(settings["seed"])  # LoRA's initial weights come from the global generator
     model = prepare(model, settings["method"], settings["lora"], settings["freeze_embeddings"])
     return model, processor, for_processor(settings["video"], processor)
 
@@ -125,6 +128,9 @@ def training_arguments(settings: dict, work_dir) -> TrainingArguments:
         output_dir=str(Path(work_dir) / "checkpoints"),
         per_device_train_batch_size=settings["batch_size"],
         gradient_accumulation_steps=settings["gradient_accumulation"],
+        activation_checkpointing=settings.get("activation_checkpointing", False),
+        # non-reentrant: gradients reach LoRA adapters even when a block's inputs need none
+        activation_checkpointing_kwargs={"use_reentrant": False},
         learning_rate=settings["learning_rate"],
         weight_decay=settings["weight_decay"],
         lr_scheduler_type=settings["scheduler"],

@@ -265,3 +265,43 @@ def test_training_from_an_adapter_continues_it(adapter_folder, method):
         assert len(trainable) == len(list(model.parameters()))
         state = model.state_dict()
     assert all(torch.equal(state[k], merged[k]) for k in merged)
+
+
+class CheckpointingSeen(TrainerCallback):
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.seen = model.is_activation_checkpointing
+
+
+def test_activation_checkpointing_gives_the_same_gradients(tiny_vlm, ranking_file, tmp_path):
+    """The setting reaches the model, and recomputing activations changes memory, not
+    results: the first step's loss and gradient norm are those of keeping them (LoRA:
+    the gradients reach the adapters through the checkpoints). Only the first step is
+    compared: Adam's first update divides by |gradient|, which turns rounding noise in
+    near-zero gradients into full-size steps. The two runs share one process, so this
+    also checks that LoRA's initial weights come from the run's seed."""
+    import csv
+
+    runs = {}
+    for on in (False, True):
+        out, seen = tmp_path / str(on), CheckpointingSeen()
+        settings = {
+            "model": str(tiny_vlm),
+            "train_data": str(ranking_file),
+            "output_dir": str(out / "model"),
+            "work_dir": str(out / "work"),
+            "log": str(out / "log.tsv"),
+            "video": VIDEO,
+            "method": "lora",
+            "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj"]},
+            "num_negatives": 3,
+            "max_steps": 2,
+            "activation_checkpointing": on,
+        }
+        train_reranker(settings | FAST, callbacks=[seen])
+        with open(out / "log.tsv") as f:
+            first = next(csv.DictReader(f, delimiter="\t"))
+        runs[on] = seen.seen, float(first["loss"]), float(first["grad_norm"])
+    assert runs[False][0] is False and runs[True][0] is True
+    assert runs[True][1] == pytest.approx(runs[False][1], rel=1e-6)
+    assert runs[True][2] == pytest.approx(runs[False][2], rel=1e-4)
+    assert runs[False][2] > 0
