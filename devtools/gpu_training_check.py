@@ -5,7 +5,7 @@
    without the shared prefix.
 2. Time per step and peak GPU memory of both stages at the paper's model size: a
    randomly initialised Qwen3-VL-8B (`bench.QWEN3_VL_8B`) trained with LoRA, stage 1
-   on 4 captions of about 170 words per step, stage 2 on groups of 1 positive + 7
+   on 4 captions of 192 words per step, stage 2 on groups of 1 positive + 7
    negatives.
 
     python devtools/gpu_training_check.py --videos CLIPS --out OUT [--method qlora]
@@ -72,7 +72,14 @@ def write_records(clips: list[Path], folder: Path) -> tuple[Path, Path]:
 
 
 def stage(
-    train, out: Path, model: str, data: Path, method: str, video: dict, keep_model=True, **extra
+    train,
+    out: Path,
+    model: str,
+    data: Path,
+    method: str,
+    video: dict,
+    keep_model: bool = True,
+    **extra,
 ) -> dict:
     settings = {
         "model": model,
@@ -94,7 +101,7 @@ def stage(
     start = time.perf_counter()
     train(settings)
     seconds = time.perf_counter() - start
-    if keep_model is False:  # a merged 8B model is 17.5 GB: four would fill a 64 GB disk
+    if not keep_model:  # a merged 8B model is 17.5 GB: four would fill a 64 GB disk
         shutil.rmtree(out / "model")
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     return {"seconds": round(seconds, 1), "peak_gib": peak and round(peak, 1)}
@@ -127,7 +134,7 @@ def chain(out: Path, clips, captions: Path, ranking: Path, method: str) -> dict:
 
 
 def full_size(out: Path, ranking: Path, shapes_name: str, size: int, steps: int) -> dict:
-    """LoRA stage 2 on a random model of the named shapes: seconds per step, peak memory."""
+    """LoRA stages 1 and 2 on a random model of the named shapes: seconds per step, memory."""
     shapes = TINY if shapes_name == "small" else bench.RANDOM_SHAPES[shapes_name]
     if shapes_name == "small":
         model = str(tiny_models.build_vlm(out / "tiny-timing", TINY))

@@ -99,7 +99,7 @@ def _save(model, saver, output_dir, what: str) -> Path:
     model.save_pretrained(output_dir)
     saver.save_pretrained(output_dir)
     n = sum(p.numel() for p in model.parameters())
-    log.info("built tiny %s (%.1fM parameters) in %s", what, n / 1e6, output_dir)
+    log.info("built %s, random weights (%.1fM parameters), in %s", what, n / 1e6, output_dir)
     return output_dir
 
 
