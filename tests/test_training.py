@@ -24,6 +24,18 @@ VIDEO = {"fps": 2.0, "max_frames": 8, "min_pixels": 4096, "max_pixels": 4096}
 FAST = {"batch_size": 2, "gradient_accumulation": 1, "warmup_steps": 0, "save_every": 3, "seed": 0}
 
 
+def run_files(model, data, folder) -> dict:
+    """The settings that name a stage's input and outputs, all under `folder`."""
+    return {
+        "model": str(model),
+        "train_data": str(data),
+        "output_dir": str(folder / "model"),
+        "work_dir": str(folder / "work"),
+        "log": str(folder / "log.tsv"),
+        "video": VIDEO,
+    }
+
+
 @pytest.fixture(scope="module")
 def records(demo_data):
     """The demo's released training records, pointing at the extracted videos."""
@@ -120,12 +132,7 @@ class Crash(TrainerCallback):
 def test_resume_reaches_the_uninterrupted_weights(tiny_vlm, caption_file, tmp_path):
     def settings(name):
         return {
-            "model": str(tiny_vlm),
-            "train_data": str(caption_file),
-            "output_dir": str(tmp_path / name / "model"),
-            "work_dir": str(tmp_path / name / "work"),
-            "log": str(tmp_path / name / "log.tsv"),
-            "video": VIDEO,
+            **run_files(tiny_vlm, caption_file, tmp_path / name),
             "learning_rate": 3e-3,
             "max_steps": 6,
         } | FAST
@@ -153,12 +160,7 @@ def test_lora_two_processes_save_a_loadable_model(tiny_vlm, ranking_file, tmp_pa
     from transformers import AutoModelForImageTextToText
 
     settings = {
-        "model": str(tiny_vlm),
-        "train_data": str(ranking_file),
-        "output_dir": str(tmp_path / "model"),
-        "work_dir": str(tmp_path / "work"),
-        "log": str(tmp_path / "log.tsv"),
-        "video": VIDEO,
+        **run_files(tiny_vlm, ranking_file, tmp_path),
         "method": "lora",
         "num_negatives": 3,
         "template": "short",
@@ -184,12 +186,7 @@ def test_qlora_needs_a_gpu(monkeypatch):
 def test_stage_two_entry_point(tiny_vlm, ranking_file, tmp_path):
     report = train_reranker(
         {
-            "model": str(tiny_vlm),
-            "train_data": str(ranking_file),
-            "output_dir": str(tmp_path / "model"),
-            "work_dir": str(tmp_path / "work"),
-            "log": str(tmp_path / "log.tsv"),
-            "video": VIDEO,
+            **run_files(tiny_vlm, ranking_file, tmp_path),
             "num_negatives": 3,
             "max_steps": 2,
         }
@@ -285,12 +282,7 @@ def test_activation_checkpointing_gives_the_same_gradients(tiny_vlm, ranking_fil
     for on in (False, True):
         out, seen = tmp_path / str(on), CheckpointingSeen()
         settings = {
-            "model": str(tiny_vlm),
-            "train_data": str(ranking_file),
-            "output_dir": str(out / "model"),
-            "work_dir": str(out / "work"),
-            "log": str(out / "log.tsv"),
-            "video": VIDEO,
+            **run_files(tiny_vlm, ranking_file, out),
             "method": "lora",
             "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj"]},
             "num_negatives": 3,
