@@ -43,7 +43,7 @@ def load_for_training(model_path: str, method: str):
     """(model, processor) of a VLM ready to train with `method`.
 
     `model_path` may be a PEFT adapter folder (a QLoRA stage 1's output): its base
-    is loaded and `prepare` continues training that adapter.
+    is loaded, and `prepare(..., adapter=model_path)` continues that adapter.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -62,18 +62,16 @@ def load_for_training(model_path: str, method: str):
     base = adapter_base(model_path)
     model = AutoModelForImageTextToText.from_pretrained(base or model_path, **kwargs)
     if base:
-        model.rankvideo_adapter = model_path  # read by `prepare`
         log.info("starting from the adapter %s on its base %s", model_path, base)
     return model, processor
 
 
-def prepare(model, method: str, lora: dict, freeze_embeddings: bool = False):
+def prepare(model, method: str, lora: dict, freeze_embeddings: bool = False, adapter=None):
     """Wrap the model for LoRA/QLoRA, or freeze the token embedding for full training.
 
-    A model loaded from an adapter folder continues that adapter (LoRA/QLoRA; its own
-    rank and targets) or has it merged first (full).
+    With `adapter` (the folder of an adapter whose base `model` is), training continues
+    that adapter (LoRA/QLoRA; its own rank and targets) or merges it first (full).
     """
-    adapter = getattr(model, "rankvideo_adapter", None)
     if adapter and method == "full":
         from peft import PeftModel
 
@@ -114,11 +112,15 @@ def model_for_stage(settings: dict):
     """(model ready to train, processor, video settings) for a stage's settings."""
     from transformers import set_seed
 
+    from rankvideo.models import adapter_base
     from rankvideo.video import for_processor
 
     model, processor = load_for_training(settings["model"], settings["method"])
     set_seed(settings["seed"])  # LoRA's initial weights come from the global generator
-    model = prepare(model, settings["method"], settings["lora"], settings["freeze_embeddings"])
+    adapter = settings["model"] if adapter_base(settings["model"]) else None
+    model = prepare(
+        model, settings["method"], settings["lora"], settings["freeze_embeddings"], adapter
+    )
     return model, processor, for_processor(settings["video"], processor)
 
 
@@ -128,7 +130,7 @@ def training_arguments(settings: dict, work_dir) -> TrainingArguments:
         output_dir=str(Path(work_dir) / "checkpoints"),
         per_device_train_batch_size=settings["batch_size"],
         gradient_accumulation_steps=settings["gradient_accumulation"],
-        activation_checkpointing=settings.get("activation_checkpointing", False),
+        activation_checkpointing=settings["activation_checkpointing"],
         # non-reentrant: gradients reach LoRA adapters even when a block's inputs need none
         activation_checkpointing_kwargs={"use_reentrant": False},
         learning_rate=settings["learning_rate"],

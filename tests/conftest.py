@@ -12,8 +12,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # what a new clone holds of the workflow (the library comes from the installed package)
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas"]
-WORKFLOW_FILES += ["slurm"]
+WORKFLOW_FILES = [
+    "Snakefile",
+    "config.yaml",
+    "environment.yml",
+    "rules",
+    "scripts",
+    "schemas",
+    "slurm",
+]
 
 
 @pytest.fixture

@@ -104,7 +104,12 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(tiny_vlm, ranking_file, tmp
     groups, _ = make_groups(formats.read_training_records(ranking_file), 3, seed=0)
     batch = GroupCollator(processor, VideoSettings(**VIDEO), "short")(groups[:2])
     settings = {"learning_rate": 1e-3, "weight_decay": 0.0, "scheduler": "constant", "epochs": 1}
-    settings |= {"max_steps": 1, "max_grad_norm": 1.0, "log_every": 1} | FAST
+    settings |= {
+        "max_steps": 1,
+        "max_grad_norm": 1.0,
+        "log_every": 1,
+        "activation_checkpointing": False,
+    } | FAST
     trainer = RerankerTrainer(
         model=model,
         args=training_arguments(settings, tmp_path),
@@ -250,7 +255,7 @@ def test_training_from_an_adapter_continues_it(adapter_folder, method):
     folder, merged = adapter_folder
     model, _ = load_for_training(str(folder), method)
     lora = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj"]}
-    model = prepare(model, method, lora)
+    model = prepare(model, method, lora, adapter=str(folder))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     if method == "lora":
         saved = load_file(folder / "adapter_model.safetensors")
