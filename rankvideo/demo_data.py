@@ -3,9 +3,13 @@
 Short mp4 clips of one coloured shape moving in one direction on a black
 background; queries describe a (colour, shape, motion) combination; a video is
 relevant with grade 2 when all three attributes match and grade 1 when two do.
-First-stage retrievers are the graded relevance plus Gaussian noise of a
-retriever-specific level, so their quality is known by construction. Everything
-derives from one seed, and the archive is byte-identical for the same settings.
+First-stage retrievers score the number of query attributes a clip matches among
+those they can see, plus Gaussian noise of a retriever-specific level, so their
+quality is known by construction. By default they see colour and shape, which one
+frame shows, and not the direction of motion, which needs the clip: the blind
+spot of frame-level and caption-level first stages that a video reranker is for
+(docs/demo_learning.md). Everything derives from one seed, and the archive is
+byte-identical for the same settings.
 
 The archive follows the original release's layout (`data/training_data.json`,
 `data/videos2queriesranking_<retriever>.json`,
@@ -43,6 +47,7 @@ COLOURS = {
 }
 SHAPES = ("circle", "square", "triangle")
 MOTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+ATTRIBUTES = ("colour", "shape", "motion")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class DemoSettings:
     candidate_depth: int = 20  # depth of the released-format candidate maps
     training_depth: int = 20  # first-stage candidates per train query in training_data.json
     retrievers: dict = field(default_factory=lambda: {"strong": 0.9, "weak": 1.2})
+    first_stage_sees: tuple = ("colour", "shape")  # attributes the first-stage retrievers score
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,12 @@ def grade(query: tuple, clip: Clip) -> int:
     """2 when colour, shape and motion all match, 1 when two of them do, else 0."""
     matches = sum(a == b for a, b in zip(query, clip.attributes, strict=True))
     return {3: 2, 2: 1}.get(matches, 0)
+
+
+def seen_matches(query: tuple, clip: Clip, seen) -> int:
+    """How many of the attributes in `seen` the clip shares with the query."""
+    pairs = zip(ATTRIBUTES, query, clip.attributes, strict=True)
+    return sum(kind in seen and a == b for kind, a, b in pairs)
 
 
 def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float) -> np.ndarray:
@@ -141,6 +153,12 @@ def encode_mp4(frames: np.ndarray, fps: int) -> bytes:
 
 def make_collection(settings: DemoSettings):
     """Clips, queries and their split, qrels and first-stage runs, all from the seed."""
+    unknown = set(settings.first_stage_sees) - set(ATTRIBUTES)
+    if unknown or not settings.first_stage_sees:
+        raise ValueError(
+            f"demo.first_stage_sees {list(settings.first_stage_sees)}: name one or more of "
+            f"{list(ATTRIBUTES)}"
+        )
     rng = np.random.default_rng(settings.seed)
     combinations = list(itertools.product(COLOURS, SHAPES, MOTIONS))
     clips = [
@@ -163,8 +181,10 @@ def make_collection(settings: DemoSettings):
     for name, noise in settings.retrievers.items():
         run = {}
         for qid in queries:
+            combo, seen = queries[qid], settings.first_stage_sees
             scores = {
-                c.doc_id: qrels[qid].get(c.doc_id, 0) + noise * rng.standard_normal() for c in clips
+                c.doc_id: seen_matches(combo, c, seen) + noise * rng.standard_normal()
+                for c in clips
             }
             top = formats.ranked(scores)[: settings.run_depth]
             run[qid] = {d: round(float(scores[d]), 6) for d in top}

@@ -11,6 +11,7 @@ checkpoints of other settings are dropped); the final model is saved where
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import json
 import logging
@@ -23,6 +24,8 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
+
+from rankvideo import formats
 
 log = logging.getLogger(__name__)
 
@@ -200,22 +203,56 @@ def save_model(trainer: Trainer, processor, output_dir, settings: dict, method: 
     log.info("saved %s", output_dir)
 
 
-def claim_checkpoints(settings: dict) -> None:
-    """Checkpoints belong to one set of settings: drop those that other settings wrote.
+def _file_stamp(path: Path) -> list:
+    stat = path.stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
 
-    Without this, a rerun after a config change (seed, steps, data, learning rate)
+
+def input_fingerprint(settings: dict) -> dict:
+    """What the run reads besides its settings: the training data's bytes, and the size
+    and modification time of every file of the starting model and of every video the
+    data names (a rebuilt input gets a new time, so its old checkpoints are not reused)."""
+    data = Path(settings["train_data"])
+    videos = sorted(
+        {v for _, r in formats.read_jsonl(data) for v in r.get("videos") or [] if Path(v).is_file()}
+    )
+    model = Path(settings["model"])
+    model_files = sorted(p for p in model.rglob("*") if p.is_file()) if model.is_dir() else []
+    return {
+        "train_data": hashlib.sha256(data.read_bytes()).hexdigest(),
+        "model": hashlib.sha256(
+            json.dumps([_file_stamp(p) for p in model_files]).encode()
+        ).hexdigest(),
+        "videos": hashlib.sha256(
+            json.dumps([_file_stamp(Path(v)) for v in videos]).encode()
+        ).hexdigest(),
+    }
+
+
+def _flatten_inputs(stamp: dict) -> dict:
+    inputs = stamp.get("inputs") or {}
+    return {k: v for k, v in stamp.items() if k != "inputs"} | {
+        f"inputs.{k}": v for k, v in inputs.items()
+    }
+
+
+def claim_checkpoints(settings: dict) -> None:
+    """Checkpoints belong to one set of settings and inputs: drop those of others.
+
+    Without this, a rerun after a config change (seed, steps, learning rate) or after
+    its inputs were rebuilt (new training data or starting model at the same path)
     would silently continue the old run from its last checkpoint.
     """
     checkpoints = Path(settings["work_dir"]) / "checkpoints"
     stamp = checkpoints / "settings.json"
     current = json.loads(json.dumps(settings, default=str))
+    current["inputs"] = input_fingerprint(settings)
     if checkpoints.is_dir():
         old = json.loads(stamp.read_text()) if stamp.is_file() else None
         if old == current:
             return
-        changed = sorted(
-            k for k in {*current, *(old or {})} if (old or {}).get(k) != current.get(k)
-        )
+        flat_old, flat_new = _flatten_inputs(old or {}), _flatten_inputs(current)
+        changed = sorted(k for k in {*flat_new, *flat_old} if flat_old.get(k) != flat_new.get(k))
         log.warning(
             "%s holds checkpoints of other settings (%s differ): starting afresh",
             checkpoints,

@@ -5,7 +5,7 @@ import tarfile
 import pytest
 
 from rankvideo import formats
-from rankvideo.demo_data import DemoSettings, build_archive, make_collection
+from rankvideo.demo_data import MOTIONS, DemoSettings, build_archive, make_collection
 from rankvideo.extract import UnsafeArchiveError, extract, unpack
 from rankvideo.training_data import build_from_config
 
@@ -63,6 +63,31 @@ def test_demo_qrels_grades_and_noise_order():
         for name, run in runs.items()
     }
     assert gain["strong"] > gain["weak"]
+
+
+def test_demo_first_stage_sees_only_its_attributes():
+    """Noise-free retrievers: blind to motion by default; seeing all three follows the grade."""
+
+    def exact_run(**kwargs):
+        settings = DemoSettings(retrievers={"exact": 0.0}, run_depth=216, **kwargs)
+        clips, queries, _, _, qrels, runs = make_collection(settings)
+        return clips, queries, qrels, runs["exact"]
+
+    clips, queries, qrels, run = exact_run()
+    for qid, (colour, shape, _) in list(queries.items())[:6]:
+        same_look = [c for c in clips if (c.colour, c.shape) == (colour, shape)]
+        assert {c.motion for c in same_look} == set(MOTIONS)
+        # the grade-2 clip and its wrong-motion twins score alike: motion is left to the reranker
+        assert len({run[qid][c.doc_id] for c in same_look}) == 1
+        assert {qrels[qid][c.doc_id] for c in same_look} == {1, 2}
+    clips, queries, qrels, run = exact_run(first_stage_sees=("colour", "shape", "motion"))
+    qid = next(iter(queries))
+    by_grade = [
+        [run[qid][c.doc_id] for c in clips if qrels[qid].get(c.doc_id, 0) == g] for g in (2, 1)
+    ]
+    assert min(by_grade[0]) > max(by_grade[1])
+    with pytest.raises(ValueError, match="first_stage_sees.*sound"):
+        make_collection(DemoSettings(first_stage_sees=("colour", "sound")))
 
 
 def test_extract_demo(tmp_path, demo_data):

@@ -201,11 +201,20 @@ def test_stage_two_entry_point(tiny_vlm, ranking_file, tmp_path):
 
 
 def test_checkpoints_of_other_settings_are_not_resumed(tmp_path, caplog):
-    settings = {"model": "m", "work_dir": str(tmp_path / "work"), "learning_rate": 1e-3}
+    data, model = tmp_path / "data.jsonl", tmp_path / "model"
+    data.write_text('{"doc_id": "v1"}\n')
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    settings = {
+        "model": str(model),
+        "train_data": str(data),
+        "work_dir": str(tmp_path / "work"),
+        "learning_rate": 1e-3,
+    }
     checkpoint = tmp_path / "work/checkpoints/checkpoint-100"
     claim_checkpoints(settings)
     checkpoint.mkdir()
-    claim_checkpoints(settings)  # the same settings: a rerun resumes
+    claim_checkpoints(settings)  # the same settings and inputs: a rerun resumes
     assert checkpoint.is_dir()
     claim_checkpoints({**settings, "learning_rate": 3e-3, "seed": 1})
     assert not checkpoint.exists()
@@ -215,6 +224,15 @@ def test_checkpoints_of_other_settings_are_not_resumed(tmp_path, caplog):
     checkpoint.mkdir()
     claim_checkpoints(settings)
     assert not checkpoint.exists() and "no record of them" in caplog.text
+    # rebuilt inputs at the same paths: new training data, a new starting model
+    for rebuild, what in (
+        (lambda: data.write_text('{"doc_id": "v2"}\n'), "inputs.train_data"),
+        (lambda: (model / "config.json").write_text('{"rebuilt": 1}'), "inputs.model"),
+    ):
+        checkpoint.mkdir()
+        rebuild()
+        claim_checkpoints(settings)
+        assert not checkpoint.exists() and f"({what} differ)" in caplog.text
 
 
 @pytest.fixture(scope="module")
