@@ -3,8 +3,9 @@
 Training runs on transformers' `Trainer` (which runs on accelerate): several
 processes when started under `accelerate launch`, gloo on CPU, NCCL on GPUs.
 Checkpoints go to a work folder outside the declared outputs, so a crashed or
-stopped run resumes from its last checkpoint (only a run with the same settings:
-checkpoints of other settings are dropped); the final model is saved where
+stopped run resumes from its last checkpoint (only a run with the same settings and
+inputs: checkpoints of other settings, data or starting model are dropped); the final
+model is saved where
 `from_pretrained` loads it, with the resolved settings next to it.
 """
 
