@@ -82,8 +82,7 @@ class Clip:
 
 def grade(query: tuple, clip: Clip) -> int:
     """2 when colour, shape and motion all match, 1 when two of them do, else 0."""
-    matches = sum(a == b for a, b in zip(query, clip.attributes, strict=True))
-    return {3: 2, 2: 1}.get(matches, 0)
+    return {3: 2, 2: 1}.get(seen_matches(query, clip, ATTRIBUTES), 0)
 
 
 def seen_matches(query: tuple, clip: Clip, seen) -> int:
@@ -180,10 +179,10 @@ def make_collection(settings: DemoSettings):
     runs = {}
     for name, noise in settings.retrievers.items():
         run = {}
-        for qid in queries:
-            combo, seen = queries[qid], settings.first_stage_sees
+        for qid, combo in queries.items():
             scores = {
-                c.doc_id: seen_matches(combo, c, seen) + noise * rng.standard_normal()
+                c.doc_id: seen_matches(combo, c, settings.first_stage_sees)
+                + noise * rng.standard_normal()
                 for c in clips
             }
             top = formats.ranked(scores)[: settings.run_depth]

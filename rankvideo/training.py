@@ -204,9 +204,10 @@ def save_model(trainer: Trainer, processor, output_dir, settings: dict, method: 
     log.info("saved %s", output_dir)
 
 
-def _file_stamp(path: Path) -> list:
-    stat = path.stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns]
+def _stat_digest(paths) -> str:
+    """A digest of the paths' names, sizes and modification times (no file is read)."""
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()
 
 
 def input_fingerprint(settings: dict) -> dict:
@@ -214,19 +215,13 @@ def input_fingerprint(settings: dict) -> dict:
     and modification time of every file of the starting model and of every video the
     data names (a rebuilt input gets a new time, so its old checkpoints are not reused)."""
     data = Path(settings["train_data"])
-    videos = sorted(
-        {v for _, r in formats.read_jsonl(data) for v in r.get("videos") or [] if Path(v).is_file()}
-    )
+    videos = {v for _, r in formats.read_jsonl(data) for v in r.get("videos") or []}
     model = Path(settings["model"])
-    model_files = sorted(p for p in model.rglob("*") if p.is_file()) if model.is_dir() else []
+    model_files = model.rglob("*") if model.is_dir() else []
     return {
         "train_data": hashlib.sha256(data.read_bytes()).hexdigest(),
-        "model": hashlib.sha256(
-            json.dumps([_file_stamp(p) for p in model_files]).encode()
-        ).hexdigest(),
-        "videos": hashlib.sha256(
-            json.dumps([_file_stamp(Path(v)) for v in videos]).encode()
-        ).hexdigest(),
+        "model": _stat_digest(sorted(p for p in model_files if p.is_file())),
+        "videos": _stat_digest(sorted(p for p in map(Path, videos) if p.is_file())),
     }
 
 
