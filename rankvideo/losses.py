@@ -6,24 +6,10 @@ positive first. Every constant is a config value; the paper's are the defaults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class LossWeights:
-    listwise: float = 1.0
-    tau_rank: float = 10.0
-    distill: float = 5.0
-    tau_distill: float = 5.0
-    pointwise: float = 1.0
-    tau_point: float = 1.0
-    positive_target: float = 1.0
-    negative_target: float = 0.1
-    positive_weight: float = 1.0
-    negative_weight: float = 0.5
+from rankvideo.loss_weights import LossWeights
 
 
 def listwise_loss(scores: torch.Tensor, tau: float) -> torch.Tensor:

@@ -1,12 +1,17 @@
-"""Loading models by `from_pretrained(name_or_path)`: hub ids (local cache) or folders."""
+"""Loading models by `from_pretrained(name_or_path)`: hub ids (local cache) or folders.
+
+torch is imported where a model loads: the workflow checks model paths when it starts.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +24,46 @@ def adapter_base(model_path: str) -> str | None:
     return json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
 
 
+class ModelLoadError(ValueError):
+    """A model that cannot be loaded; the message names it and what is wrong."""
+
+
+def check_model_path(model_path: str) -> None:
+    """A folder must hold a model; a name that is not a folder must look like a hub id.
+
+    Without this, a mistyped folder reaches the hub client and comes back as a
+    repository-id validation error that does not say the folder is missing.
+    """
+    folder = Path(model_path)
+    if folder.is_dir():
+        if not any((folder / f).is_file() for f in ("config.json", "adapter_config.json")):
+            raise ModelLoadError(
+                f"{model_path}: the folder holds no model (no config.json or adapter_config.json)"
+            )
+        return
+    parts = model_path.split("/")
+    if folder.exists() or model_path.startswith((".", "/", "~")) or len(parts) > 2:
+        raise ModelLoadError(f"{model_path}: no such model folder")
+
+
+def model_identity(model_path: str, model, device) -> dict:
+    """A loaded model's files (or hub revision), dtype and device: what decides its numbers."""
+    from rankvideo.fingerprint import model_files
+
+    return {"model": model_files(model_path), "dtype": str(model.dtype), "device": device.type}
+
+
 def pick_device(device: str = "auto") -> torch.device:
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
 
 
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    import torch
+
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     return getattr(torch, dtype)
@@ -38,20 +76,33 @@ def load_vlm(model_path: str, device: str = "auto", dtype: str = "auto", cache_d
     Qwen3-Omni checkpoint only its thinker (the text-generating part) is loaded.
     """
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
+    check_model_path(model_path)
     where = pick_device(device)
-    processor = AutoProcessor.from_pretrained(model_path, cache_dir=cache_dir)
-    processor.tokenizer.padding_side = "left"  # the next-token slot is the last column
     base = adapter_base(model_path)
     weights = base or model_path
-    model_type = AutoConfig.from_pretrained(weights, cache_dir=cache_dir).model_type
+    try:
+        model_type = AutoConfig.from_pretrained(weights, cache_dir=cache_dir).model_type
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"{weights}: cannot read the model's config: {e}") from e
     if model_type == "qwen3_omni_moe":
         from transformers import Qwen3OmniMoeThinkerForConditionalGeneration as model_class
-    else:
+    elif model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
         model_class = AutoModelForImageTextToText
-    model = model_class.from_pretrained(
-        weights, dtype=pick_dtype(dtype, where), cache_dir=cache_dir
-    )
+    else:
+        raise ModelLoadError(
+            f"{weights}: a {model_type!r} model is not a vision-language model "
+            "(use a Qwen3-VL, Qwen2.5-VL or Qwen3-Omni checkpoint)"
+        )
+    try:
+        processor = AutoProcessor.from_pretrained(model_path, cache_dir=cache_dir)
+        model = model_class.from_pretrained(
+            weights, dtype=pick_dtype(dtype, where), cache_dir=cache_dir
+        )
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"{model_path}: cannot load the model: {e}") from e
+    processor.tokenizer.padding_side = "left"  # the next-token slot is the last column
     if base:  # a QLoRA adapter: merged into its base (bf16/fp32, not 4-bit) for scoring
         from peft import PeftModel
 
@@ -67,14 +118,18 @@ def load_text_lm(model_path: str, device: str = "auto", dtype: str = "auto", cac
     """(model, tokenizer, device) of a causal language model, in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    check_model_path(model_path)
     where = pick_device(device)
-    tokenizer = AutoTokenizer.from_pretrained(model_path, cache_dir=cache_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path, cache_dir=cache_dir)
+        model = AutoModelForCausalLM.from_pretrained(
+            model_path, dtype=pick_dtype(dtype, where), cache_dir=cache_dir
+        ).to(where)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"{model_path}: cannot load the language model: {e}") from e
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(
-        model_path, dtype=pick_dtype(dtype, where), cache_dir=cache_dir
-    ).to(where)
     model.eval()
     log.info("loaded %s (%s) on %s", model_path, type(model).__name__, where)
     return model, tokenizer, where

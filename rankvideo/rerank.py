@@ -22,15 +22,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rankvideo import formats
+from rankvideo.fingerprint import digest, file_stats
 from rankvideo.resumable import ResumableOutput
-from rankvideo.video import (
-    VideoDecodeError,
-    VideoSettings,
-    add_arguments,
-    decode_summary,
-    from_arguments,
-    load_video,
-)
+
+# rankvideo.video (and with it torch) is imported where a model scores: the merge
+# jobs only read and write JSON lines and stay light
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +36,12 @@ SCORE_FIELDS = ("logprob_yes", "logprob_no", "logit_delta", "p_yes")
 def shard_of(video_id: str, shards: int) -> int:
     """Stable shard of a video (the same on every machine and Python run)."""
     return zlib.crc32(video_id.encode()) % shards
+
+
+def check_shard(shard: int, shards: int) -> None:
+    """A shard index outside 0..shards-1 would silently select no pairs."""
+    if shards < 1 or not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} of {shards}: the index must be in 0..{shards - 1}")
 
 
 def candidate_pairs(candidate_maps: Iterable[dict[str, list[str]]]) -> list[tuple[str, str]]:
@@ -58,8 +60,15 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
             f"candidates name {len(unknown_q)} unknown queries {unknown_q[:5]} and "
             f"{len(unknown_v)} videos without a file {unknown_v[:5]}"
         )
+    from rankvideo.video import VideoDecodeError, decode_summary, load_video
+
     keys = [(q, v) for v, q in pairs]
-    store = ResumableOutput(output, ("query_id", "doc_id"), SCORE_FIELDS)
+    fingerprint = {
+        "scorer": reranker.identity(),
+        "queries": digest({q: queries[q] for q, _ in keys}),
+        "videos": file_stats(manifest[v] for v in dict.fromkeys(v for v, _ in pairs)),
+    }
+    store = ResumableOutput(output, ("query_id", "doc_id"), SCORE_FIELDS, fingerprint=fingerprint)
     todo = [(v, q) for q, v in store.pending(keys)]
     failed: dict[str, str] = {}
     videos = 0
@@ -74,7 +83,13 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
                 progress.update(len(qids))
                 continue
             videos += 1
-            scores = reranker.score_video(decoded, [queries[q] for q in qids])
+            try:
+                scores = reranker.score_video(decoded, [queries[q] for q in qids])
+            except FloatingPointError as e:
+                raise FloatingPointError(
+                    f"video {video}: {e} (the {len(store.done)} pairs scored before are kept "
+                    f"in {store.partial})"
+                ) from e
             store.add(
                 [
                     {"query_id": q, "doc_id": video, **score}
@@ -103,18 +118,22 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
 def load_reranker(
     model: str,
     video: dict,
-    template: str,
+    template: str | None,
     batch_size: int,
     device="auto",
     dtype="auto",
     shared_prefix: bool = True,
+    answer_words=None,
 ):
+    """A VLMReranker; `template`, `answer_words` and the sampling keys missing from `video`
+    take the model's own scoring profile (see rankvideo.profile)."""
     from rankvideo.scoring import VLMReranker
 
     return VLMReranker(
         model_path=model,
-        video=VideoSettings(**video),
+        video=video,
         template=template,
+        answer_words=answer_words,
         batch_size=batch_size,
         device=device,
         dtype=dtype,
@@ -135,9 +154,12 @@ def rerank_shard(
     """Score this shard's share of the union of the candidate maps.
 
     `scorer["kind"]` is `vlm` (a Qwen-VL yes/no reranker: `model`, `video`,
-    `template`, `batch_size`, `device`, `dtype`, `shared_prefix`) or `caption_reasoner` (the
-    text teacher over the `captions` file: `model`, `asr`, `settings`).
+    `template`, `batch_size`, `device`, `dtype`, `shared_prefix`, optionally
+    `answer_words`; an unset template or answer words take the model's profile) or
+    `caption_reasoner` (the text teacher over the `captions` file: `model`, `asr`,
+    `settings`).
     """
+    check_shard(shard, shards)
     pairs = candidate_pairs(formats.read_candidates(c) for c in candidates)
     mine = [(v, q) for v, q in pairs if shard_of(v, shards) == shard]
     log.info("shard %d/%d: %d of %d pairs", shard, shards, len(mine), len(pairs))
@@ -157,6 +179,7 @@ def rerank_shard(
         scorer["device"],
         scorer["dtype"],
         scorer["shared_prefix"],
+        scorer.get("answer_words"),
     )
     return score_pairs(reranker, mine, query_text, formats.read_manifest(manifest), output)
 
@@ -180,8 +203,11 @@ def merge_shards(shards: list, candidates, jsonl, run, system: str) -> int:
     """One retriever's pairs from the system's shards; every candidate must be scored."""
     scored = {}
     for path in shards:
-        for _, r in formats.read_jsonl(path, ("query_id", "doc_id", *SCORE_FIELDS)):
-            scored[(r["query_id"], r["doc_id"])] = r
+        for number, r in formats.read_jsonl(path, ("query_id", "doc_id", *SCORE_FIELDS)):
+            pair = (r["query_id"], r["doc_id"])
+            if pair in scored:
+                raise formats.FormatError(path, number, f"pair {pair} is scored twice")
+            scored[pair] = r
     wanted = [(q, v) for v, qids in formats.read_candidates(candidates).items() for q in qids]
     missing = [pair for pair in wanted if pair not in scored]
     if missing:
@@ -191,6 +217,12 @@ def merge_shards(shards: list, candidates, jsonl, run, system: str) -> int:
     write_reranked([scored[p] for p in wanted], jsonl, run, system)
     log.info("merged %d pairs of %s into %s", len(wanted), candidates, jsonl)
     return len(wanted)
+
+
+def system_name(model: str) -> str:
+    """Output name of a model: its whole path, so results/stage1/model and
+    results/stage2/model (or two hub ids of one name) never share an output file."""
+    return os.path.normpath(model).strip(os.sep).replace(os.sep, "__")
 
 
 def main(argv=None):
@@ -207,16 +239,27 @@ def main(argv=None):
     )
     parser.add_argument("--output-dir", required=True)
     parser.add_argument(
-        "--name", help="system name for the output files (default: model folder name)"
+        "--name",
+        help="system name for the output files (default: the model's path, '/' read as '__')",
     )
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--template", default="chat")
+    parser.add_argument("--template", help="prompt template (default: the model's own, else chat)")
+    parser.add_argument(
+        "--answer-words",
+        nargs=2,
+        metavar=("YES", "NO"),
+        help="answer words (default: the model's own, else yes no)",
+    )
     parser.add_argument(
         "--per-pair",
         action="store_true",
         help="a full forward pass per pair instead of one shared video prefix per video",
     )
+    from rankvideo.video import add_arguments, from_arguments
+
     add_arguments(parser)
+    # frame settings left unset take the model's own profile (then the defaults)
+    parser.set_defaults(fps=None, max_frames=None, min_pixels=None, max_pixels=None)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     args = parser.parse_args(argv)
@@ -224,8 +267,8 @@ def main(argv=None):
 
     from rankvideo.extract import scan_videos
 
-    name = args.name or Path(os.path.normpath(args.model)).name
-    video = from_arguments(args)
+    name = args.name or system_name(args.model)
+    video = {k: v for k, v in from_arguments(args).items() if v is not None}
     reranker = load_reranker(
         args.model,
         video,
@@ -234,6 +277,7 @@ def main(argv=None):
         args.device,
         args.dtype,
         shared_prefix=not args.per_pair,
+        answer_words=args.answer_words,
     )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

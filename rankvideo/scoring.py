@@ -7,13 +7,15 @@ without a leading space (likewise "no"). `p_yes = sigmoid(logit_delta)`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Sequence
 
 import torch
 
-from rankvideo.models import load_vlm, video_inputs
+from rankvideo.models import load_vlm, model_identity, video_inputs
+from rankvideo.profile import resolve as resolve_profile
 from rankvideo.prompt import build_prompt, split_prompt
 from rankvideo.shared_prefix import encode_prefix, suffix_logits
 from rankvideo.video import VideoSettings, for_processor, load_video
@@ -75,32 +77,51 @@ class VLMReranker:
 
     `model_path` is anything `from_pretrained` takes: a hub id such as
     `Qwen/Qwen3-VL-8B-Instruct` (from the local Hugging Face cache) or a folder.
-    With `shared_prefix` (the default) a video's prefix is encoded once for all
-    of its queries (`score_video`); off, every pair is a full forward pass.
+    A model trained here is scored with the template, answer words and frame
+    settings it was trained with (`rankvideo.profile`); `template`, `answer_words`
+    and the sampling keys of `video` left unset take those, and an explicit value
+    that disagrees is an error. With `shared_prefix` (the default) a video's prefix
+    is encoded once for all of its queries (`score_video`); off, every pair is a
+    full forward pass.
     """
 
     def __init__(
         self,
         model_path: str,
-        video: VideoSettings | None = None,
-        template: str = "chat",
-        answer_words: tuple[str, str] = ("yes", "no"),
+        video: VideoSettings | dict | None = None,
+        template: str | None = None,
+        answer_words: tuple[str, str] | None = None,
         batch_size: int = 8,
         device: str = "auto",
         dtype: str = "auto",
         cache_dir: str | None = None,
         shared_prefix: bool = True,
     ):
+        video = dataclasses.asdict(video) if isinstance(video, VideoSettings) else dict(video or {})
+        self.profile = resolve_profile(model_path, template, answer_words, video)
+        log.info("scoring profile (%s): %s", self.profile.source, self.profile.as_dict())
+        self.model_path = model_path
         self.model, self.processor, self.device = load_vlm(model_path, device, dtype, cache_dir)
         self.tokenizer = self.processor.tokenizer
-        self.video = for_processor(video, self.processor)
-        self.template = template
+        self.video = for_processor(video | self.profile.video, self.processor)
+        self.template = self.profile.template
         self.batch_size = batch_size
         self.shared_prefix = shared_prefix
         self._split_checked = False
-        self.yes_ids = answer_token_ids(self.tokenizer, answer_words[0])
-        self.no_ids = answer_token_ids(self.tokenizer, answer_words[1])
+        self.yes_ids = answer_token_ids(self.tokenizer, self.profile.answer_words[0])
+        self.no_ids = answer_token_ids(self.tokenizer, self.profile.answer_words[1])
         log.info("answer tokens: yes %s, no %s", self.yes_ids, self.no_ids)
+
+    def identity(self) -> dict:
+        """Everything that decides this reranker's scores (what a resumed output must share)."""
+        return {
+            **model_identity(self.model_path, self.model, self.device),
+            "template": self.template,
+            "answer_ids": [self.yes_ids, self.no_ids],
+            "video": {k: v for k, v in dataclasses.asdict(self.video).items() if k != "cache"},
+            "batch_size": self.batch_size,
+            "shared_prefix": self.shared_prefix,
+        }
 
     def inputs(self, queries: Sequence[str], videos: Sequence[tuple]) -> dict:
         """Processor outputs for a batch of (query, decoded video) pairs, left-padded."""
@@ -111,7 +132,16 @@ class VLMReranker:
     def score_decoded(self, queries: Sequence[str], videos: Sequence[tuple]) -> list[dict]:
         """Scores for pairs whose videos are already decoded (see `load_video`)."""
         out = self.model(**self.inputs(queries, videos), logits_to_keep=1, use_cache=False)
-        return yes_no_scores(out.logits[:, -1, :], self.yes_ids, self.no_ids)
+        return self._scores(out.logits[:, -1, :], queries)
+
+    def _scores(self, logits: torch.Tensor, queries: Sequence[str]) -> list[dict]:
+        try:
+            return yes_no_scores(logits, self.yes_ids, self.no_ids)
+        except FloatingPointError as e:  # a broken model (e.g. NaN weights), not a bad pair
+            raise FloatingPointError(
+                f"{self.model_path}: {e} for the queries {list(queries)[:3]}; "
+                "check the model's weights"
+            ) from e
 
     @torch.inference_mode()
     def score_video(
@@ -143,7 +173,7 @@ class VLMReranker:
                 suffixes, add_special_tokens=False, padding=True, return_tensors="pt"
             ).to(self.device)
             logits = suffix_logits(self.model, prefix, tokens.input_ids, tokens.attention_mask)
-            scores += yes_no_scores(logits, self.yes_ids, self.no_ids)
+            scores += self._scores(logits, chunk)
         return scores
 
     def _check_split(self, prefix_ids, query: str, decoded: tuple) -> None:

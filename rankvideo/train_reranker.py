@@ -10,6 +10,7 @@ rankvideo.train_reranker` takes the release's arguments or `--settings`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import zlib
@@ -23,6 +24,7 @@ from transformers import Trainer
 from rankvideo import formats
 from rankvideo.losses import LossWeights, reranker_loss
 from rankvideo.models import video_inputs
+from rankvideo.profile import profile_for_training
 from rankvideo.prompt import build_prompt
 from rankvideo.scoring import answer_logprobs, answer_token_ids
 from rankvideo.train_perception import DEFAULTS as STAGE1_DEFAULTS
@@ -117,6 +119,12 @@ class RerankerTrainer(Trainer):
         logprob_yes, logprob_no = answer_logprobs(out.logits[:, -1, :], self.yes_ids, self.no_ids)
         scores = logprob_yes - logprob_no
         terms = reranker_loss(scores.view(labels.shape), labels, teacher, self.weights)
+        if not torch.isfinite(terms["loss"]):
+            # stop here: a NaN step would leave every weight NaN and the run would "succeed"
+            raise FloatingPointError(
+                f"stage 2, step {self.state.global_step}: the loss is not finite "
+                f"({ {k: v.item() for k, v in terms.items()} }); no model is saved"
+            )
         for name, value in terms.items():
             if name != "loss":
                 self._terms[name].append(value.detach().item())
@@ -129,9 +137,17 @@ class RerankerTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
+def scoring_profile(settings: dict, video: VideoSettings) -> dict:
+    """How the trained model is to be scored: as it was trained (rankvideo.profile)."""
+    return profile_for_training(
+        settings["template"], settings["answer_words"], dataclasses.asdict(video)
+    )
+
+
 def train_reranker(settings: dict, callbacks=()) -> dict:
     """Train `settings['model']` (stage 1's) on the ranking records; see DEFAULTS for the keys."""
     settings = {**DEFAULTS, **settings}
+    weights = LossWeights(**settings["losses"])  # bad loss settings fail before any work
     records = formats.read_training_records(settings["train_data"])
     groups, report = make_groups(records, settings["num_negatives"], settings["seed"])
     log.info("stage 2 groups: %s", report)
@@ -153,14 +169,14 @@ def train_reranker(settings: dict, callbacks=()) -> dict:
         data_collator=GroupCollator(processor, video, settings["template"]),
         yes_ids=answer_token_ids(processor.tokenizer, yes),
         no_ids=answer_token_ids(processor.tokenizer, no),
-        weights=LossWeights(**settings["losses"]),
+        weights=weights,
     )
     run_trainer(trainer, work_dir)
     save_model(
         trainer,
         processor,
         settings["output_dir"],
-        {**settings, "groups": report},
+        {**settings, "groups": report, "scoring": scoring_profile(settings, video)},
         settings["method"],
     )
     return report

@@ -27,6 +27,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from rankvideo import formats
+from rankvideo.fingerprint import Stamp, file_stats, model_files
 
 log = logging.getLogger(__name__)
 
@@ -204,31 +205,16 @@ def save_model(trainer: Trainer, processor, output_dir, settings: dict, method: 
     log.info("saved %s", output_dir)
 
 
-def _stat_digest(paths) -> str:
-    """A digest of the paths' names, sizes and modification times (no file is read)."""
-    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
-    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()
-
-
 def input_fingerprint(settings: dict) -> dict:
     """What the run reads besides its settings: the training data's bytes, and the size
     and modification time of every file of the starting model and of every video the
     data names (a rebuilt input gets a new time, so its old checkpoints are not reused)."""
     data = Path(settings["train_data"])
     videos = {v for _, r in formats.read_jsonl(data) for v in r.get("videos") or []}
-    model = Path(settings["model"])
-    model_files = model.rglob("*") if model.is_dir() else []
     return {
         "train_data": hashlib.sha256(data.read_bytes()).hexdigest(),
-        "model": _stat_digest(sorted(p for p in model_files if p.is_file())),
-        "videos": _stat_digest(sorted(p for p in map(Path, videos) if p.is_file())),
-    }
-
-
-def _flatten_inputs(stamp: dict) -> dict:
-    inputs = stamp.get("inputs") or {}
-    return {k: v for k, v in stamp.items() if k != "inputs"} | {
-        f"inputs.{k}": v for k, v in inputs.items()
+        "model": model_files(settings["model"]),
+        "videos": file_stats(sorted(videos)),
     }
 
 
@@ -240,23 +226,14 @@ def claim_checkpoints(settings: dict) -> None:
     would silently continue the old run from its last checkpoint.
     """
     checkpoints = Path(settings["work_dir"]) / "checkpoints"
-    stamp = checkpoints / "settings.json"
-    current = json.loads(json.dumps(settings, default=str))
-    current["inputs"] = input_fingerprint(settings)
+    stamp = Stamp(checkpoints / "settings.json")
+    current = {**settings, "inputs": input_fingerprint(settings)}
     if checkpoints.is_dir():
-        old = json.loads(stamp.read_text()) if stamp.is_file() else None
-        if old == current:
+        if stamp.matches(current, checkpoints):
             return
-        flat_old, flat_new = _flatten_inputs(old or {}), _flatten_inputs(current)
-        changed = sorted(k for k in {*flat_new, *flat_old} if flat_old.get(k) != flat_new.get(k))
-        log.warning(
-            "%s holds checkpoints of other settings (%s differ): starting afresh",
-            checkpoints,
-            ", ".join(changed) if old is not None else "no record of them",
-        )
         shutil.rmtree(checkpoints)
     checkpoints.mkdir(parents=True)
-    stamp.write_text(json.dumps(current, indent=2))
+    stamp.write(current)
 
 
 def run_stage(module: str, settings: dict, processes: int) -> None:

@@ -25,6 +25,20 @@ def is_tiny(model):
     return model.startswith(TINY_PREFIX)
 
 
+def check_settings():
+    """Settings the schema cannot judge alone, refused before any job runs."""
+    from rankvideo.loss_weights import LossWeights
+    from rankvideo.models import check_model_path
+
+    LossWeights(**config["stage2"]["losses"])
+    for model in config["models"].values():
+        if not is_tiny(model):  # tiny-* models are built by the workflow
+            check_model_path(model)
+
+
+check_settings()
+
+
 def model_path(model):
     """Where from_pretrained finds a model: tiny-* are built under resources/models/."""
     return f"resources/models/{model}" if is_tiny(model) else model
@@ -113,6 +127,10 @@ def scorer(system):
         )
     keys = ("batch_size", "device", "dtype", "shared_prefix")
     settings = {k: config["rerank"][k] for k in keys}
+    if system == "rankvideo":
+        # scored as trained: template, answer words and frames come from the model folder
+        reader = {k: config["video"][k] for k in ("backend", "cache")}
+        return dict(kind="vlm", model=model, video=reader, template=None, **settings)
     return dict(
         kind="vlm",
         model=model,

@@ -63,3 +63,28 @@ def test_listwise_gradient_raises_the_positive():
     scores = SCORES.clone().requires_grad_(True)
     listwise_loss(scores, 1.0).backward()
     assert (scores.grad[:, 0] < 0).all() and (scores.grad[:, 1:] > 0).all()
+
+
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"listwise": 0, "distill": 0, "pointwise": 0}, "all 0: nothing to train"),
+        ({"positive_weight": 0, "negative_weight": 0}, "both 0"),
+        ({"listwise": -1.0}, "listwise must be >= 0"),
+        ({"tau_rank": 0}, "tau_rank must be > 0"),
+        ({"distill": float("nan")}, "distill must be >= 0"),
+        ({"negative_target": 1.5}, r"negative_target 1.5 is not in \[0, 1\]"),
+        ({"pointwise": True}, "must be a number"),
+        ({"tau_point": "1"}, "must be a number"),
+    ],
+)
+def test_loss_settings_that_cannot_train_are_refused(settings, named):
+    with pytest.raises(ValueError, match=named):
+        LossWeights(**settings)
+
+
+def test_pointwise_off_allows_zero_class_weights():
+    weights = LossWeights(pointwise=0, positive_weight=0, negative_weight=0)
+    labels = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    terms = reranker_loss(SCORES, labels, torch.full_like(SCORES, math.nan), weights)
+    assert torch.isfinite(terms["loss"]) and "pointwise" not in terms

@@ -79,3 +79,51 @@ def test_tiny_spec_misconfigurations_are_refused(config, tmp_path):
         build(tmp_path / "b", {**spec, "deepstack_indexes": [2]})
     with pytest.raises(ValueError, match="unknown tiny architecture"):
         build(tmp_path / "c", {**spec, "architecture": "llama"})
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(config, tmp_path_factory):
+    return build(tmp_path_factory.mktemp("lm") / "tiny-qwen3", config["tiny_models"]["tiny-qwen3"])
+
+
+def _copy_without(folder, name, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    (copy / name).unlink()
+    return copy
+
+
+def _broken_config(folder, tmp_path):
+    copy = _copy_without(folder, "config.json", tmp_path)
+    (copy / "config.json").write_text('{"model_type": "qwen3_vl", ')
+    return copy
+
+
+@pytest.mark.parametrize(
+    "make, named",
+    [
+        (lambda vlm, lm, tmp: tmp / "results/stage2/model", "no such model folder"),
+        (lambda vlm, lm, tmp: "./stage2", "no such model folder"),
+        (lambda vlm, lm, tmp: tmp, "the folder holds no model"),
+        (lambda vlm, lm, tmp: lm, "a 'qwen3' model is not a vision-language model"),
+        (lambda vlm, lm, tmp: _copy_without(vlm, "model.safetensors", tmp), "cannot load"),
+        (lambda vlm, lm, tmp: _broken_config(vlm, tmp), "cannot read the model's config"),
+    ],
+    ids=["missing", "missing-relative", "empty", "text-model", "no-weights", "broken-config"],
+)
+def test_a_model_that_cannot_load_is_named(tiny_vlm, tiny_lm, tmp_path, make, named):
+    from rankvideo.models import ModelLoadError, load_vlm
+
+    path = str(make(tiny_vlm, tiny_lm, tmp_path))
+    with pytest.raises(ModelLoadError, match=named) as error:
+        load_vlm(path, device="cpu")
+    assert str(error.value).startswith(path)
+
+
+def test_a_vision_model_is_not_a_text_teacher(tiny_lm, tmp_path):
+    from rankvideo.models import ModelLoadError, load_text_lm
+
+    with pytest.raises(ModelLoadError, match="no such model folder"):
+        load_text_lm(str(tmp_path / "teacher/model/here"))
+    assert load_text_lm(str(tiny_lm))[0].__class__.__name__ == "Qwen3ForCausalLM"

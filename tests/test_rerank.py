@@ -1,11 +1,20 @@
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 from rankvideo import evaluate as evaluate_cli
 from rankvideo import formats
 from rankvideo import rerank as rerank_cli
-from rankvideo.rerank import candidate_pairs, merge_shards, score_pairs, shard_of
+from rankvideo.rerank import (
+    candidate_pairs,
+    merge_shards,
+    rerank_shard,
+    score_pairs,
+    shard_of,
+    system_name,
+)
 from rankvideo.scoring import VLMReranker
 from rankvideo.video import VideoSettings
 
@@ -37,20 +46,31 @@ def test_pairs_split_into_disjoint_shards():
     assert shard_of("v1", 3) == shard_of("v1", 3)  # stable, not Python's salted hash
 
 
-def test_resume_keeps_finished_pairs(tmp_path, reranker, small_task):
+def test_resume_keeps_finished_pairs(tmp_path, monkeypatch, reranker, small_task):
     manifest, queries, cmap, ids = small_task
     pairs = candidate_pairs([cmap])
     full = score_pairs(reranker, pairs, queries, manifest, tmp_path / "full.jsonl")
     assert len(full) == len(pairs) == 8
-    # an interrupted earlier attempt left three pairs and half a line behind
+    # an earlier attempt stopped after two videos (four pairs), its last line half written
+    real = reranker.score_video
+    calls = []
+
+    def stops_at_the_third_video(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt("stopped")
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reranker, "score_video", stops_at_the_third_video)
+    with pytest.raises(KeyboardInterrupt):
+        score_pairs(reranker, pairs, queries, manifest, tmp_path / "out.jsonl")
+    monkeypatch.setattr(reranker, "score_video", real)
     partial = tmp_path / "out.jsonl.partial"
-    lines = (tmp_path / "full.jsonl").read_text().splitlines(keepends=True)
-    marked = [{**r, "logit_delta": 123.0} for _, r in formats.read_jsonl(tmp_path / "full.jsonl")][
-        :3
-    ]
-    formats.write_jsonl(partial, marked)
+    done = [{**r, "logit_delta": 123.0} for _, r in formats.read_jsonl(partial)]
+    assert len(done) == 4
+    formats.write_jsonl(partial, done[:3])
     with open(partial, "a") as f:
-        f.write(lines[3][:20])
+        f.write('{"query_id": "q1", "doc_')
     resumed = score_pairs(reranker, pairs, queries, manifest, tmp_path / "out.jsonl")
     assert not partial.exists()
     assert [r["logit_delta"] for r in resumed[:3]] == [123.0] * 3  # not recomputed
@@ -84,6 +104,46 @@ def test_merge_requires_every_candidate(tmp_path):
     formats.write_candidates(tmp_path / "c.json", {"v1": ["q1", "q2"]})
     with pytest.raises(ValueError, match=r"1 candidate pairs .* no score.*'q2', 'v1'"):
         merge_shards([shard], tmp_path / "c.json", tmp_path / "m.jsonl", tmp_path / "m.run", "s")
+
+
+def test_merge_refuses_a_pair_scored_twice(tmp_path):
+    score = {"logprob_yes": -1.0, "logprob_no": -2.0, "logit_delta": 1.0, "p_yes": 0.73}
+    for shard in (0, 1):
+        formats.write_jsonl(
+            tmp_path / f"{shard}.jsonl", [{"query_id": "q1", "doc_id": "v1", **score}]
+        )
+    formats.write_candidates(tmp_path / "c.json", {"v1": ["q1"]})
+    with pytest.raises(
+        formats.FormatError, match=r"1.jsonl:1: pair \('q1', 'v1'\) is scored twice"
+    ):
+        merge_shards(
+            [tmp_path / "0.jsonl", tmp_path / "1.jsonl"],
+            tmp_path / "c.json",
+            tmp_path / "m.jsonl",
+            tmp_path / "m.run",
+            "s",
+        )
+
+
+@pytest.mark.parametrize("shard, shards", [(2, 2), (-1, 2), (0, 0)])
+def test_a_shard_outside_the_split_is_an_error(tmp_path, shard, shards):
+    formats.write_candidates(tmp_path / "c.json", {"v1": ["q1"]})
+    with pytest.raises(ValueError, match=f"shard {shard} of {shards}"):
+        rerank_shard([tmp_path / "c.json"], None, None, tmp_path / "o.jsonl", shard, shards, {})
+
+
+def test_merging_does_not_load_torch():
+    """The merge jobs only read and write JSON lines: they must not pay torch's import."""
+    code = "import sys, rankvideo.rerank; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_models_of_one_folder_name_get_their_own_outputs():
+    names = {system_name(p) for p in ("results/stage1/model", "results/stage2/model")}
+    assert names == {"results__stage1__model", "results__stage2__model"}
+    assert system_name("Qwen/Qwen3-VL-8B-Instruct") == "Qwen__Qwen3-VL-8B-Instruct"
+    assert system_name("./results/stage2/model/") == "results__stage2__model"
 
 
 def test_command_line_entry_points(tmp_path, tiny_vlm, small_task, capsys):

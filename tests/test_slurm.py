@@ -4,6 +4,10 @@ The cluster (munged, slurmctld, slurmd from Debian's slurm packages) starts once
 this module and is stopped after it, on failure too (tests/slurm_cluster.py). The runs
 use the repository's profile as it is, with only the partition (and the first status
 check, to keep the test short) given on the command line.
+
+The cluster needs Debian's SLURM packages and root. Where they are missing, the tests
+that need it skip with the install command; with RANKVIDEO_REQUIRE_SLURM=1 (set by
+.ci/run) they run anyway and a missing service fails them.
 """
 
 import os
@@ -14,9 +18,29 @@ import sys
 import pytest
 import slurm_cluster
 import yaml
-from slurm_cluster import SYSTEM_CONF, cluster
+from slurm_cluster import PACKAGES, SYSTEM_CONF, cluster, missing_commands
 
 RUN_LIMIT = 420  # seconds for one snakemake run, then `timeout` ends it
+
+
+def skip_reason(required: bool) -> str | None:
+    """Why the cluster tests skip here (the install command), or None when they run."""
+    if required:  # RANKVIDEO_REQUIRE_SLURM=1: a missing service fails the tests instead
+        return None
+    if missing := missing_commands():
+        problem = f"SLURM is not installed (missing: {', '.join(missing)})"
+    elif os.geteuid() != 0:
+        problem = "the test cluster runs its daemons as root"
+    else:
+        return None
+    return (
+        f"{problem}: install it as root with `apt-get install -y {PACKAGES}`, "
+        "or set RANKVIDEO_REQUIRE_SLURM=1 to make this a failure"
+    )
+
+
+REASON = skip_reason(os.environ.get("RANKVIDEO_REQUIRE_SLURM") == "1")
+needs_slurm = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +92,14 @@ def test_missing_packages_are_named(monkeypatch, tmp_path):
             pass
 
 
+def test_missing_slurm_skips_unless_required(monkeypatch):
+    monkeypatch.setattr(slurm_cluster, "COMMANDS", ["sinfo", "no-such-slurm-command"])
+    reason = skip_reason(required=False)
+    assert "no-such-slurm-command" in reason and f"apt-get install -y {PACKAGES}" in reason
+    assert skip_reason(required=True) is None
+
+
+@needs_slurm
 def test_every_daemon_stops_when_the_body_fails(tmp_path):
     before = SYSTEM_CONF.read_bytes() if SYSTEM_CONF.exists() else None
     with pytest.raises(RuntimeError, match="the test body failed"):
@@ -81,6 +113,7 @@ def test_every_daemon_stops_when_the_body_fails(tmp_path):
     assert (SYSTEM_CONF.read_bytes() if SYSTEM_CONF.exists() else None) == before
 
 
+@needs_slurm
 def test_rerank_shards_run_as_slurm_jobs(slurm, workdir):
     """Demo data, a tiny model, extraction, two scoring shards and their merge, via sbatch."""
     small = {"demo": {"videos_per_combination": 1}, "rerank": {"depth": 10, "shards": 2}}
@@ -107,6 +140,7 @@ def test_rerank_shards_run_as_slurm_jobs(slurm, workdir):
         assert scores.read_text().count("\n") > 0
 
 
+@needs_slurm
 def test_a_failing_job_fails_the_run(slurm, workdir):
     """An extraction that finds no video files fails its SLURM job, and with it the run."""
     mine = workdir / "mine"

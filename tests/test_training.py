@@ -227,7 +227,7 @@ def test_checkpoints_of_other_settings_are_not_resumed(tmp_path, caplog):
     # rebuilt inputs at the same paths: new training data, a new starting model
     for rebuild, what in (
         (lambda: data.write_text('{"doc_id": "v2"}\n'), "inputs.train_data"),
-        (lambda: (model / "config.json").write_text('{"rebuilt": 1}'), "inputs.model"),
+        (lambda: (model / "config.json").write_text('{"rebuilt": 1}'), "inputs.model.files"),
     ):
         checkpoint.mkdir()
         rebuild()
@@ -320,3 +320,68 @@ def test_activation_checkpointing_gives_the_same_gradients(tiny_vlm, ranking_fil
     assert runs[True][1] == pytest.approx(runs[False][1], rel=1e-6)
     assert runs[True][2] == pytest.approx(runs[False][2], rel=1e-4)
     assert runs[False][2] > 0
+
+
+def test_a_trained_reranker_is_scored_as_it_was_trained(
+    tiny_vlm, ranking_file, demo_data, tmp_path
+):
+    """Answer words, template and frames of stage 2 travel with the model to the scorer."""
+    from rankvideo.profile import ProfileConflict
+    from rankvideo.rerank import load_reranker
+    from rankvideo.scoring import answer_token_ids
+
+    settings = {
+        **run_files(tiny_vlm, ranking_file, tmp_path),
+        "num_negatives": 3,
+        "max_steps": 1,
+        "template": "short",
+        "answer_words": ["true", "false"],
+        "video": {**VIDEO, "max_frames": 6},
+    }
+    train_reranker(settings | FAST)
+    model = tmp_path / "model"
+    saved = json.loads((model / "training_config.json").read_text())["scoring"]
+    assert saved["template"] == "short" and saved["answer_words"] == ["true", "false"]
+    assert saved["video"]["max_frames"] == 6
+    # the workflow's rankvideo system names only the reader: the rest is the model's
+    reranker = load_reranker(str(model), {"backend": "decord"}, None, batch_size=4)
+    assert reranker.template == "short" and reranker.video.max_frames == 6
+    assert reranker.yes_ids == answer_token_ids(reranker.tokenizer, "true")
+    assert reranker.no_ids == answer_token_ids(reranker.tokenizer, "false")
+    clip = str(sorted(demo_data["videos"].glob("*.mp4"))[0])
+    (by_profile,) = reranker.score_batch(["a red circle moving left"], [clip])
+    explicit = load_reranker(
+        str(model), {**VIDEO, "max_frames": 6}, "short", 4, answer_words=("true", "false")
+    )
+    (by_hand,) = explicit.score_batch(["a red circle moving left"], [clip])
+    assert by_profile == by_hand
+    with pytest.raises(ProfileConflict, match="answer_words .*'true', 'false'.* vs .*'yes'"):
+        load_reranker(str(model), {"backend": "decord"}, None, 4, answer_words=("yes", "no"))
+    with pytest.raises(ProfileConflict, match="video.max_frames 6 \\(trained\\) vs 8"):
+        load_reranker(str(model), VIDEO, "short", 4)
+
+
+def test_a_loss_that_turns_nan_stops_training(tiny_vlm, ranking_file, tmp_path):
+    from rankvideo.losses import LossWeights
+
+    model, processor = load_for_training(str(tiny_vlm), "full")
+    groups, _ = make_groups(formats.read_training_records(ranking_file), 3, seed=0)
+    batch = GroupCollator(processor, VideoSettings(**VIDEO), "short")(groups[:1])
+    batch["teacher_p_yes"][:] = float("nan")
+    trainer = RerankerTrainer(
+        model=model,
+        args=training_arguments(
+            {"learning_rate": 1e-3, "weight_decay": 0.0, "scheduler": "constant", "epochs": 1}
+            | {"max_steps": 1, "max_grad_norm": 1.0, "log_every": 1}
+            | {"activation_checkpointing": False}
+            | FAST,
+            tmp_path,
+        ),
+        yes_ids=[9693],
+        no_ids=[2152],
+        weights=LossWeights(),
+    )
+    with torch.no_grad():
+        model.lm_head.weight[9693] = float("nan")  # a broken model: every score is NaN
+    with pytest.raises(FloatingPointError, match="step 0: the loss is not finite"):
+        trainer.compute_loss(model, dict(batch))

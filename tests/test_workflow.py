@@ -44,11 +44,33 @@ def test_archive_training_data_skips_the_teacher(workdir):
     assert "teacher_shard" not in result.stdout and "captions_shard" not in result.stdout
 
 
-def test_config_schema_rejects_unknown_keys(workdir):
-    (workdir / "bad.yaml").write_text("rerank: {depht: 10}\n")
+@pytest.mark.parametrize(
+    "bad, named",
+    [
+        ("rerank: {depht: 10}", "depht"),
+        ("rerank: {depth: ten}", "'ten' is not of type 'integer'"),
+        ("rerank: {shards: 0}", "0 is less than the minimum of 1"),
+        ("rerank: {systems: [base, rankvid]}", "'rankvid' is not one of"),
+        ("video: {fps: -1}", "-1 is less than or equal to the minimum of 0"),
+        ("models: {vlm: models/missing/qwen}", "models/missing/qwen: no such model folder"),
+        ("models: {teacher: empty}", "empty: the folder holds no model"),
+        (
+            "stage2: {losses: {listwise: 0, distill: 0, pointwise: 0}}",
+            "stage2.losses: listwise, distill and pointwise are all 0",
+        ),
+        (
+            "stage2: {losses: {pointwise: 1, positive_weight: 0, negative_weight: 0}}",
+            "positive_weight and negative_weight are both 0",
+        ),
+    ],
+)
+def test_bad_config_is_refused_before_any_job(workdir, bad, named):
+    (workdir / "empty").mkdir()
+    (workdir / "bad.yaml").write_text(bad + "\n")
     result = snakemake("-n", "--configfile", "bad.yaml", cwd=workdir)
     assert result.returncode != 0
-    assert "depht" in result.stderr + result.stdout
+    assert named in result.stdout + result.stderr
+    assert not (workdir / "results").exists()
 
 
 @pytest.mark.workflow

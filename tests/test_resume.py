@@ -1,0 +1,180 @@
+"""Interrupted outputs resume only for the same model, settings and inputs.
+
+Each step that writes a `.partial` file (reranking, captions, teacher labels) is
+interrupted for real, then rerun: with the same fingerprint it resumes, and with a
+retrained model, another template or other inputs it logs what differs and starts
+afresh, so an old model's numbers never reach the new output.
+"""
+
+import logging
+import shutil
+
+import pytest
+
+from rankvideo import formats
+from rankvideo.captions import Captioner, caption_videos
+from rankvideo.fingerprint import Stamp, differences
+from rankvideo.rerank import candidate_pairs, score_pairs
+from rankvideo.scoring import VLMReranker
+from rankvideo.teacher import ReasoningTeacher, judge_pairs
+from rankvideo.tiny_models import build
+from rankvideo.video import VideoSettings
+
+DEMO_VIDEO = VideoSettings(fps=2.0, max_frames=8, min_pixels=4096, max_pixels=4096)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def interrupt_after(monkeypatch, obj, method: str, calls: int) -> None:
+    """Let `obj.method` run `calls` times, then raise as a killed job would stop."""
+    real = getattr(obj, method)
+    count = {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        if count["n"] == calls:
+            raise Interrupted(method)
+        count["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(obj, method, wrapped)
+
+
+@pytest.fixture(scope="module")
+def model_copy(tiny_vlm, tmp_path_factory):
+    """A private copy of the tiny VLM, so a test can 'retrain' it in place."""
+    return shutil.copytree(tiny_vlm, tmp_path_factory.mktemp("vlm") / "model")
+
+
+@pytest.fixture
+def task(demo_data):
+    videos = sorted(demo_data["videos"].glob("*.mp4"))[:3]
+    manifest = {v.stem: str(v) for v in videos}
+    queries = {"q1": "a red circle moving left", "q2": "a green square"}
+    pairs = candidate_pairs([{v: ["q1", "q2"] for v in manifest}])
+    return manifest, queries, pairs
+
+
+def interrupted_scoring(monkeypatch, reranker, task, output):
+    """Score until the second video, as a job killed mid-shard; returns the partial records."""
+    manifest, queries, pairs = task
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, reranker, "score_video", 1)
+        with pytest.raises(Interrupted):
+            score_pairs(reranker, pairs, queries, manifest, output)
+    partial = output.with_name(output.name + ".partial")
+    return [r for _, r in formats.read_jsonl(partial)]
+
+
+def test_same_scorer_resumes(monkeypatch, model_copy, task, tmp_path, caplog):
+    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, template="short")
+    output = tmp_path / "scores.jsonl"
+    done = interrupted_scoring(monkeypatch, reranker, task, output)
+    assert len(done) == 2  # the first video's two queries
+    caplog.set_level(logging.INFO)
+    records = score_pairs(reranker, task[2], task[1], task[0], output)
+    assert "resuming: 2 records" in caplog.text and "starting afresh" not in caplog.text
+    assert len(records) == 6 and not output.with_name("scores.jsonl.partial").exists()
+    assert not output.with_name("scores.jsonl.fingerprint.json").exists()
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ("template", "scorer.template differ"),
+        ("retrained", "scorer.model.files differ"),
+        ("query_text", "queries differ"),
+        ("rebuilt_video", "videos differ"),
+    ],
+)
+def test_stale_partial_scores_are_not_resumed(
+    change, named, monkeypatch, model_copy, task, tmp_path, caplog
+):
+    manifest, queries, pairs = task
+    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, template="short")
+    output = tmp_path / "scores.jsonl"
+    interrupted_scoring(monkeypatch, reranker, task, output)
+    partial = output.with_name("scores.jsonl.partial")
+    # mark the partial records: a resumed run would keep these impossible values
+    marked = [{**r, "logit_delta": 123.0} for _, r in formats.read_jsonl(partial)]
+    formats.write_jsonl(partial, marked)
+    if change == "template":
+        reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, template="chat")
+    elif change == "retrained":  # stage 2 wrote a new model at the same path
+        weights = model_copy / "model.safetensors"
+        weights.write_bytes(weights.read_bytes())
+        reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, template="short")
+    elif change == "query_text":
+        queries = {**queries, "q1": "a blue triangle moving up"}
+    else:
+        first = tmp_path / "first.mp4"
+        shutil.copy(next(iter(manifest.values())), first)
+        manifest = {**manifest, next(iter(manifest)): str(first)}
+    caplog.set_level(logging.INFO)
+    records = score_pairs(reranker, pairs, queries, manifest, output)
+    assert f"({named}): starting afresh" in caplog.text
+    assert "resuming" not in caplog.text
+    assert len(records) == 6 and all(r["logit_delta"] != 123.0 for r in records)
+
+
+def test_partial_without_a_record_is_not_trusted(model_copy, task, tmp_path, caplog):
+    manifest, queries, pairs = task
+    output = tmp_path / "scores.jsonl"
+    score = {"logprob_yes": -1.0, "logprob_no": -2.0, "logit_delta": 123.0, "p_yes": 0.7}
+    video = pairs[0][0]
+    formats.write_jsonl(output.with_name("scores.jsonl.partial"), [
+        {"query_id": "q1", "doc_id": video, **score}
+    ])  # fmt: skip
+    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, template="short")
+    records = score_pairs(reranker, pairs, queries, manifest, output)
+    assert "(no record of them): starting afresh" in caplog.text
+    assert all(r["logit_delta"] != 123.0 for r in records)
+
+
+def test_captions_of_other_settings_are_not_resumed(monkeypatch, tiny_vlm, task, tmp_path, caplog):
+    manifest, _, _ = task
+    output = tmp_path / "captions.jsonl"
+    captioner = Captioner(str(tiny_vlm), DEMO_VIDEO, max_new_tokens=4, batch_size=1)
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, captioner, "caption_decoded", 1)
+        with pytest.raises(Interrupted):
+            caption_videos(captioner, list(manifest), manifest, output)
+    caplog.set_level(logging.INFO)
+    longer = Captioner(str(tiny_vlm), DEMO_VIDEO, max_new_tokens=6, batch_size=1)
+    records = caption_videos(longer, list(manifest), manifest, output)
+    assert "(captioner.max_new_tokens differ): starting afresh" in caplog.text
+    assert len(records) == 3 and all(r["meta"]["tokens"] <= 6 for r in records)
+
+
+def test_teacher_labels_of_another_instruction_are_not_resumed(
+    monkeypatch, config, task, tmp_path, caplog
+):
+    lm = build(tmp_path / "tiny-qwen3", config["tiny_models"]["tiny-qwen3"])
+    _, queries, pairs = task
+    captions = {v: "A red circle moves left." for v, _ in pairs}
+    output = tmp_path / "labels.jsonl"
+    teacher = ReasoningTeacher(str(lm), max_reasoning_tokens=2, batch_size=2)
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, teacher, "judge", 1)
+        with pytest.raises(Interrupted):
+            judge_pairs(teacher, pairs, queries, captions, {}, output)
+    caplog.set_level(logging.INFO)
+    strict = ReasoningTeacher(
+        str(lm), instruction="Only exact matches count.", max_reasoning_tokens=2, batch_size=2
+    )
+    records = judge_pairs(strict, pairs, queries, captions, {}, output)
+    assert "(teacher.instruction differ): starting afresh" in caplog.text
+    assert len(records) == 6
+
+
+def test_differences_name_nested_keys(tmp_path, caplog):
+    old = {"scorer": {"template": "short", "video": {"fps": 2.0}}, "queries": "a"}
+    new = {"scorer": {"template": "chat", "video": {"fps": 2.0}}, "queries": "b", "extra": 1}
+    assert differences(old, new) == ["extra", "queries", "scorer.template"]
+    stamp = Stamp(tmp_path / "stamp.json")
+    stamp.write(old)
+    assert stamp.matches(old, "work") and not stamp.matches(new, "work")
+    assert "(extra, queries, scorer.template differ)" in caplog.text
+    (tmp_path / "stamp.json").write_text('{"cut sh')  # a stamp cut short by a crash
+    assert not stamp.matches(old, "work") and "no record of them" in caplog.text
