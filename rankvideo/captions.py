@@ -9,6 +9,7 @@ batched with left padding; each video is decoded once. Output: JSON lines
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,8 @@ import torch
 from tqdm import tqdm
 
 from rankvideo import formats
-from rankvideo.models import load_vlm, video_inputs
+from rankvideo.fingerprint import file_stats
+from rankvideo.models import load_vlm, model_identity, video_inputs
 from rankvideo.resumable import ResumableOutput
 from rankvideo.video import (
     VideoDecodeError,
@@ -60,6 +62,17 @@ class Captioner:
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
 
+    def identity(self) -> dict:
+        """Everything that decides the captions (what a resumed output must share)."""
+        video = {k: v for k, v in dataclasses.asdict(self.video).items() if k != "cache"}
+        return {
+            **model_identity(self.model_path, self.model, self.device),
+            "prompt": self.prompt,
+            "max_new_tokens": self.max_new_tokens,
+            "batch_size": self.batch_size,
+            "video": video,
+        }
+
     @torch.inference_mode()
     def caption_decoded(self, videos: Sequence[tuple]) -> list[dict]:
         """Caption text and generated-token count per decoded video."""
@@ -87,7 +100,11 @@ def caption_videos(
     missing = [d for d in doc_ids if d not in manifest]
     if missing:
         raise ValueError(f"{len(missing)} videos to caption have no file, e.g. {missing[:5]}")
-    store = ResumableOutput(output, ("doc_id",), ("text",))
+    fingerprint = {
+        "captioner": captioner.identity(),
+        "videos": file_stats(manifest[d] for d in doc_ids),
+    }
+    store = ResumableOutput(output, ("doc_id",), ("text",), fingerprint=fingerprint)
     todo = [d for (d,) in store.pending([(d,) for d in doc_ids])]
     failed = {}
     meta = {
@@ -147,8 +164,9 @@ def caption_shard(
     video: dict, settings: dict,
 ) -> list[dict]:  # fmt: skip
     """Caption this shard's share of the videos that training and evaluation need."""
-    from rankvideo.rerank import shard_of
+    from rankvideo.rerank import check_shard, shard_of
 
+    check_shard(shard, shards)
     needed = videos_needed(candidates, qrels, train_ids)
     mine = [v for v in needed if shard_of(v, shards) == shard]
     log.info("shard %d/%d: %d of %d videos", shard, shards, len(mine), len(needed))
@@ -157,7 +175,7 @@ def caption_shard(
 
 
 def read_captions(path) -> dict[str, str]:
-    return {r["doc_id"]: r["text"] for _, r in formats.read_jsonl(path, ("doc_id", "text"))}
+    return formats.read_texts(path)
 
 
 def main(argv=None):

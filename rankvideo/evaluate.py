@@ -1,17 +1,25 @@
 """nDCG and recall of first-stage and reranked runs, through pytrec_eval.
 
+The order rule. The first stage is ordered as trec_eval orders a run file: score
+descending (compared in single precision, as trec_eval keeps scores), ties by doc
+id descending. So the first_stage row equals what trec_eval or pytrec_eval report
+on the same run, and the top `depth` that extraction hands to the rerankers
+(`formats.invert_run`) is trec_eval's top `depth`.
+
 Cascade reranking: a system reorders the first stage's top `depth` documents of
-each query by its score; documents below `depth` keep their first-stage order
-after them. Ties are broken explicitly (higher score, then better first-stage
-rank, then doc id) and the final order is handed to pytrec_eval as rank-based
-scores, so its own tie handling never matters. Judged queries that a run lacks
-count as zero (trec_eval -c), and how many there were is written down.
+each query by its score, ties falling back to the first-stage order (the rank in
+the first stage); documents below `depth` keep their first-stage order after
+them. The final order is handed to pytrec_eval as rank-based scores, so its own
+tie handling never changes it. Judged queries that a run lacks count as zero
+(trec_eval -c), and how many there were is written down. A retriever whose first
+stage scores nDCG@10 0 has no relative change: that cell is left empty.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -27,13 +35,24 @@ FIRST_STAGE = "first_stage"
 
 def read_scores(path, field: str) -> dict[str, dict[str, float]]:
     """{query: {doc: score}} from reranked JSON lines (`field`) or a run file."""
-    if Path(path).suffix != ".jsonl":
+    if not Path(path).name.removesuffix(".gz").endswith(".jsonl"):
         return formats.read_run(path)
     run: dict[str, dict[str, float]] = {}
     for number, r in formats.read_jsonl(path, ("query_id", "doc_id", field)):
-        if not isinstance(r[field], (int, float)):
-            raise formats.FormatError(path, number, f"{field} {r[field]!r} is not a number")
-        run.setdefault(r["query_id"], {})[r["doc_id"]] = float(r[field])
+        for key in ("query_id", "doc_id"):
+            if not isinstance(r[key], str):
+                raise formats.FormatError(path, number, f"{key} {r[key]!r} is not a string")
+        score = r[field]
+        if not formats.is_number(score):
+            raise formats.FormatError(path, number, f"{field} {score!r} is not a number")
+        if not math.isfinite(score):
+            raise formats.FormatError(path, number, f"{field} {score!r} is not a finite number")
+        docs = run.setdefault(r["query_id"], {})
+        if r["doc_id"] in docs:
+            raise formats.FormatError(
+                path, number, f"duplicate score for ({r['query_id']}, {r['doc_id']})"
+            )
+        docs[r["doc_id"]] = float(score)
     return run
 
 
@@ -134,13 +153,22 @@ def evaluate(
     )
     summary.insert(2, "queries", counts["size"].to_numpy())
     summary.insert(3, "missing_from_run", (counts["size"] - counts["sum"]).to_numpy())
-    base = summary[summary.system == FIRST_STAGE].set_index("retriever")["ndcg@10"]
-    summary["rel_change_ndcg@10"] = summary["ndcg@10"] / summary["retriever"].map(base) - 1.0
+    summary["rel_change_ndcg@10"] = relative_change(summary)
     for row in summary.itertuples():
         if row.missing_from_run:
             log.warning("%s/%s: %d judged queries missing from the run, counted as 0",
                         row.retriever, row.system, row.missing_from_run)  # fmt: skip
     return summary, per_query
+
+
+def relative_change(summary: pd.DataFrame) -> pd.Series:
+    """nDCG@10 relative to the retriever's first stage; NaN (an empty cell) where that is 0."""
+    base = summary[summary.system == FIRST_STAGE].set_index("retriever")["ndcg@10"]
+    for retriever in base.index[base == 0]:
+        log.warning(
+            "%s: the first stage scores nDCG@10 0, so rel_change_ndcg@10 is left empty", retriever
+        )
+    return summary["ndcg@10"] / summary["retriever"].map(base.where(base != 0)) - 1.0
 
 
 def write_tables(summary: pd.DataFrame, per_query: pd.DataFrame, table, per_query_table) -> None:

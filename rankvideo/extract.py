@@ -9,14 +9,22 @@ one folder of normalised files that every later step reads:
     train_candidates.json (train top-`train_depth` of one retriever, for the teacher)
     training_data.jsonl (the archive's released training records; empty without)
     reference_captions.jsonl (the archive's data/captions.jsonl; empty without)
+    archive/ (the unpacked archive, where the videos of videos.tsv live)
+
+Everything is read and checked before anything is written, including one
+decoded frame of every video that a later step reads, so a bad input stops the
+workflow here, before any model runs, and leaves an earlier output as it was.
+Without an eval split, the judged queries outside the train split are evaluated.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import posixpath
 import shutil
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from rankvideo import formats
@@ -24,16 +32,35 @@ from rankvideo import formats
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg"}
+SHOWN = 20  # broken videos named in the error; the count covers all of them
+
+# what a corrupt, truncated or foreign file raises inside tarfile (FilterError included)
+_UNREADABLE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
-class UnsafeArchiveError(ValueError):
+class ArchiveError(ValueError):
+    """An archive that cannot be read; the message starts with its path."""
+
+
+class UnsafeArchiveError(ArchiveError):
     pass
+
+
+def _unreadable(archive, error: BaseException) -> ArchiveError:
+    return ArchiveError(f"{archive}: cannot read the archive ({type(error).__name__}: {error})")
 
 
 def check_members(archive) -> list[tarfile.TarInfo]:
     """Refuse absolute paths, `..`, devices and links that leave the tree."""
-    with tarfile.open(archive) as tar:
-        members = tar.getmembers()
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            # read on to the end: a gzip checksum is checked there, and a corrupt stored
+            # block shows nowhere else
+            while tar.fileobj.read(1 << 20):
+                pass
+    except _UNREADABLE as e:
+        raise _unreadable(archive, e) from None
     for m in members:
         path = PurePosixPath(m.name)
         if path.is_absolute() or ".." in path.parts:
@@ -52,15 +79,37 @@ def check_members(archive) -> list[tarfile.TarInfo]:
 
 
 def unpack(archive, destination) -> Path:
-    """Extract `archive` into `destination` (replaced) with tarfile's `data` filter."""
+    """Extract `archive` into `destination` (replaced) with tarfile's `data` filter.
+
+    The archive is extracted beside `destination` and moved into place only when
+    whole: a corrupt or truncated one (found only while extracting) leaves no
+    partial folder and the earlier `destination` as it was.
+    """
     check_members(archive)
     destination = Path(destination)
-    if destination.exists():
-        shutil.rmtree(destination)
-    destination.mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(destination, filter="data")
+    staging = destination.with_name(f".{destination.name}.partial")
+    _remove(staging)  # left by a killed run
+    staging.mkdir(parents=True)
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(staging, filter="data")
+    except BaseException as e:
+        _remove(staging)
+        if isinstance(e, tarfile.FilterError):  # what the data filter refuses
+            raise UnsafeArchiveError(f"{archive}: {e}") from None
+        if isinstance(e, _UNREADABLE):
+            raise _unreadable(archive, e) from None
+        raise
+    _remove(destination)
+    staging.rename(destination)
     return destination
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def scan_videos(folder) -> dict[str, str]:
@@ -70,7 +119,8 @@ def scan_videos(folder) -> dict[str, str]:
         if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
             if path.stem in manifest:
                 raise ValueError(
-                    f"two videos share the id {path.stem!r}: {manifest[path.stem]}, {path}"
+                    f"two videos share the id {path.stem!r}: {manifest[path.stem]}, {path} "
+                    "(the id is the file name without its suffix)"
                 )
             manifest[path.stem] = str(path)
     if not manifest:
@@ -92,6 +142,113 @@ def _source(override, unpacked: Path | None, relative: str, what: str) -> Path:
     return path
 
 
+def _known(ids, queries: dict, path, what: str) -> None:
+    unknown = sorted(set(ids) - set(queries))
+    if unknown:
+        raise ValueError(
+            f"{path}: {len(unknown)} {what} not in the queries file, e.g. {unknown[:5]}"
+        )
+
+
+def _splits(train_queries, eval_queries, unpacked, queries: dict, judgements: dict) -> dict:
+    """{'train': ids, 'eval': ids}; without an eval split, the judged queries outside train."""
+    splits, paths = {}, {}
+    for name, given in (("train", train_queries), ("eval", eval_queries)):
+        if given:
+            path = Path(given)
+            if not path.exists():
+                raise FileNotFoundError(f"{name} query ids not found: {path}")
+        else:
+            path = unpacked / "splits" / f"{name}.txt" if unpacked else None
+        if path and path.exists():
+            splits[name], paths[name] = formats.read_ids(path), path
+            _known(splits[name], queries, path, f"{name} query ids")
+    splits.setdefault("train", [])
+    if "eval" not in splits:
+        # the training queries are judged too: evaluating them would be training on the test
+        train = set(splits["train"])
+        splits["eval"] = sorted(q for q in judgements if q not in train)
+        log.info(
+            "no eval split given: evaluating the %d judged queries outside the %d training "
+            "queries (%d judged)",
+            len(splits["eval"]),
+            len(train),
+            len(judgements),
+        )
+        if not splits["eval"]:
+            raise ValueError("no eval split given and every judged query is a training query")
+    overlap = sorted(set(splits["train"]) & set(splits["eval"]))
+    if overlap:
+        where = " and ".join(str(p) for p in paths.values())
+        raise ValueError(f"{where}: {len(overlap)} queries are in both splits, e.g. {overlap[:5]}")
+    return splits
+
+
+def _first_stage(retriever, first_stage_dir, unpacked, queries: dict, manifest: dict) -> dict:
+    path = _source(
+        Path(first_stage_dir) / f"ranking_{retriever}.json" if first_stage_dir else None,
+        unpacked,
+        f"first_stage_results/ranking_{retriever}.json",
+        f"first-stage run of {retriever!r}",
+    )
+    run = formats.read_run(path)
+    if not run:
+        raise formats.FormatError(path, None, "no queries")
+    _known(run, queries, path, "query ids")
+    missing = sorted({d for docs in run.values() for d in docs} - set(manifest))
+    if missing:
+        raise ValueError(
+            f"{path}: {len(missing)} retrieved videos have no file in the video folder, "
+            f"e.g. {missing[:5]}"
+        )
+    if unpacked and (released := unpacked / f"videos2queriesranking_{retriever}.json").exists():
+        formats.read_candidates(released)  # validated; ours follows the configured depth
+    return run
+
+
+def _released(unpacked, manifest: dict) -> list[dict]:
+    """The archive's training records (their paths are still the release authors')."""
+    path = unpacked / "training_data.json" if unpacked else None
+    if not (path and path.exists()):
+        return []
+    records = formats.read_training_records(path)
+    homeless = sorted({r["doc_id"] for r in records} - set(manifest))
+    if homeless:
+        raise ValueError(f"{path}: {len(homeless)} videos have no file, e.g. {homeless[:5]}")
+    return records
+
+
+def _reference(unpacked) -> list[dict]:
+    path = unpacked / "captions.jsonl" if unpacked else None
+    if not (path and path.exists()):
+        return []
+    formats.read_texts(path)  # one text per video
+    return [r for _, r in formats.read_jsonl(path, ("doc_id", "text"))]
+
+
+def check_videos(manifest: dict, doc_ids, backend: str) -> None:
+    """Open every video of `doc_ids` and decode a frame; one error names the broken ones."""
+    from rankvideo.video import check_readable  # torch: only the steps that decode need it
+
+    paths = [manifest[d] for d in sorted(doc_ids) if d in manifest]
+    broken = check_readable(paths, backend)
+    if broken:
+        shown = "".join(f"\n  {path}: {error}" for path, error in list(broken.items())[:SHOWN])
+        first = f"; the first {SHOWN}" if len(broken) > SHOWN else ""
+        raise ValueError(
+            f"{len(broken)} of {len(paths)} videos that later steps read cannot be decoded "
+            f"with {backend}{first}:{shown}"
+        )
+    log.info("decoded a frame of each of the %d videos that later steps read", len(paths))
+
+
+def _read_later(candidate_maps, judgements: dict, train: list, released: list) -> set[str]:
+    """Videos that the captions, teacher, training and rerank steps open."""
+    ids = {v for candidates in candidate_maps for v in candidates}
+    ids |= {d for q in train for d, rel in judgements.get(q, {}).items() if rel > 0}
+    return ids | {r["doc_id"] for r in released}
+
+
 def extract(
     output_dir,
     retrievers: list[str],
@@ -105,102 +262,114 @@ def extract(
     eval_queries=None,
     train_depth: int = 20,
     train_retriever: str | None = None,
+    video_backend: str = "decord",
 ) -> dict:
-    """Validate every input and write the normalised data folder; returns counts."""
+    """Check every input, then write the normalised data folder; returns counts.
+
+    `video_backend` (decord or torchcodec) is the reader that opens each video
+    that later steps read, to find broken files before any model runs.
+    """
     out = Path(output_dir)
-    unpacked = unpack(archive, out / "archive") / "data" if archive else None
-    query_text = formats.read_queries(_source(queries, unpacked, "queries.tsv", "queries"))
-    judgements = formats.read_qrels(_source(qrels, unpacked, "qrels.txt", "qrels"))
-    manifest = scan_videos(_source(videos, unpacked, "videos", "video folder"))
-
-    def known(ids, path, what):
-        unknown = sorted(set(ids) - set(query_text))
-        if unknown:
-            raise ValueError(
-                f"{path}: {len(unknown)} {what} not in the queries file, e.g. {unknown[:5]}"
-            )
-
-    known(judgements, "qrels", "query ids")
-    splits = {}
-    for name, override in (("train", train_queries), ("eval", eval_queries)):
-        path = override or (unpacked / "splits" / f"{name}.txt" if unpacked else None)
-        if path and Path(path).exists():
-            splits[name] = formats.read_ids(path)
-            known(splits[name], path, f"{name} query ids")
-        elif name == "eval":
-            splits[name] = sorted(judgements)  # no split given: evaluate every judged query
-            log.info("no eval split given: evaluating all %d judged queries", len(judgements))
-        else:
-            splits[name] = []
-    overlap = set(splits["train"]) & set(splits["eval"])
-    if overlap:
-        raise ValueError(f"{len(overlap)} queries are in both splits, e.g. {sorted(overlap)[:5]}")
-
-    counts = {
-        "queries": len(query_text),
-        "videos": len(manifest),
-        "eval_queries": len(splits["eval"]),
-    }
-    runs = {}
-    for retriever in retrievers:
-        run_path = _source(
-            Path(first_stage_dir) / f"ranking_{retriever}.json" if first_stage_dir else None,
+    staging = out.with_name(f".{out.name}.archive") if archive else None
+    try:
+        unpacked = unpack(archive, staging) / "data" if archive else None
+        data = _read(
             unpacked,
-            f"first_stage_results/ranking_{retriever}.json",
-            f"first-stage run of {retriever!r}",
+            retrievers,
+            depth=depth,
+            videos=videos,
+            queries=queries,
+            qrels=qrels,
+            first_stage_dir=first_stage_dir,
+            train_queries=train_queries,
+            eval_queries=eval_queries,
+            train_depth=train_depth,
+            train_retriever=train_retriever,
         )
-        run = runs[retriever] = formats.read_run(run_path)
-        known(run, run_path, "query ids")
-        missing = sorted({d for docs in run.values() for d in docs} - set(manifest))
-        if missing:
-            raise ValueError(
-                f"{run_path}: {len(missing)} retrieved videos have no file in the video folder, "
-                f"e.g. {missing[:5]}"
-            )
-        eval_run = {q: run[q] for q in splits["eval"] if q in run}
-        no_run = len(splits["eval"]) - len(eval_run)
-        if no_run:
-            log.warning("%s: %d eval queries have no first-stage results", retriever, no_run)
-        (out / "first_stage").mkdir(parents=True, exist_ok=True)
-        (out / "candidates").mkdir(parents=True, exist_ok=True)
-        formats.write_run_json(out / "first_stage" / f"{retriever}.json", run)
-        candidates = formats.invert_run(eval_run, depth)
-        formats.write_candidates(out / "candidates" / f"{retriever}.json", candidates)
-        counts[f"pairs_{retriever}"] = sum(len(q) for q in candidates.values())
-        if unpacked and (released := unpacked / f"videos2queriesranking_{retriever}.json").exists():
-            formats.read_candidates(released)  # validated; ours follows the configured depth
+        check_videos(data["manifest"], data.pop("read_later"), video_backend)
+        if staging:
+            _remove(out / "archive")
+            out.mkdir(parents=True, exist_ok=True)
+            staging.rename(out / "archive")
+            data["manifest"] = _moved(data["manifest"], staging, out / "archive")
+        return _write(out, **data)
+    finally:
+        if staging:
+            _remove(staging)
 
+
+def _read(unpacked, retrievers, *, depth, videos, queries, qrels, first_stage_dir, train_queries,
+          eval_queries, train_depth, train_retriever) -> dict:  # fmt: skip
+    """Every input read and cross-checked, and the candidates cut; nothing written."""
+    qrels_path = _source(qrels, unpacked, "qrels.txt", "qrels")
+    query_text = formats.read_queries(_source(queries, unpacked, "queries.tsv", "queries"))
+    judgements = formats.read_qrels(qrels_path)
+    manifest = scan_videos(_source(videos, unpacked, "videos", "video folder"))
+    _known(judgements, query_text, qrels_path, "query ids")
+    splits = _splits(train_queries, eval_queries, unpacked, query_text, judgements)
+    runs = {r: _first_stage(r, first_stage_dir, unpacked, query_text, manifest) for r in retrievers}
+    candidates = {r: _eval_candidates(r, run, splits["eval"], depth) for r, run in runs.items()}
     # the teacher labels the top `train_depth` candidates of every training query
     train_retriever = train_retriever or retrievers[0]
     if train_retriever not in runs:
         raise ValueError(f"training retriever {train_retriever!r} is not one of {retrievers}")
     train_run = {q: runs[train_retriever][q] for q in splits["train"] if q in runs[train_retriever]}
     train_candidates = formats.invert_run(train_run, train_depth)
+    released = _released(unpacked, manifest)
+    return {
+        "queries": query_text,
+        "judgements": judgements,
+        "splits": splits,
+        "manifest": manifest,
+        "runs": runs,
+        "candidates": candidates,
+        "train_candidates": train_candidates,
+        "released": released,
+        "reference": _reference(unpacked),
+        "read_later": _read_later(
+            [*candidates.values(), train_candidates], judgements, splits["train"], released
+        ),
+    }
+
+
+def _eval_candidates(retriever: str, run: dict, eval_ids: list, depth: int) -> dict:
+    eval_run = {q: run[q] for q in eval_ids if q in run}
+    if len(eval_run) < len(eval_ids):
+        log.warning(
+            "%s: %d eval queries have no first-stage results",
+            retriever,
+            len(eval_ids) - len(eval_run),
+        )
+    return formats.invert_run(eval_run, depth)
+
+
+def _moved(manifest: dict, old: Path, new: Path) -> dict:
+    """The manifest after the folder `old` became `new`."""
+    return {
+        d: str(new / Path(p).relative_to(old)) if Path(p).is_relative_to(old) else p
+        for d, p in manifest.items()
+    }
+
+
+def _write(
+    out: Path, queries, judgements, splits, manifest, runs, candidates, train_candidates,
+    released, reference,
+) -> dict:  # fmt: skip
+    for folder in ("first_stage", "candidates", "splits"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    counts = {"queries": len(queries), "videos": len(manifest), "eval_queries": len(splits["eval"])}
+    for retriever, run in runs.items():
+        formats.write_run_json(out / "first_stage" / f"{retriever}.json", run)
+        formats.write_candidates(out / "candidates" / f"{retriever}.json", candidates[retriever])
+        counts[f"pairs_{retriever}"] = sum(map(len, candidates[retriever].values()))
     formats.write_candidates(out / "train_candidates.json", train_candidates)
-    counts["train_pairs"] = sum(len(q) for q in train_candidates.values())
-
-    released = []
-    if unpacked and (unpacked / "training_data.json").exists():
-        released = formats.read_training_records(unpacked / "training_data.json")
-        homeless = sorted({r["doc_id"] for r in released} - set(manifest))
-        if homeless:
-            raise ValueError(
-                f"{unpacked / 'training_data.json'}: {len(homeless)} videos have no file, "
-                f"e.g. {homeless[:5]}"
-            )
-        # the release's paths are its authors'; ours come from the video folder
-        released = [{**r, "videos": [manifest[r["doc_id"]]]} for r in released]
+    counts["train_pairs"] = sum(map(len, train_candidates.values()))
+    # the release's paths are its authors'; ours come from the video folder
+    released = [{**r, "videos": [manifest[r["doc_id"]]]} for r in released]
     counts["training_records"] = formats.write_jsonl(out / "training_data.jsonl", released)
-    reference = []
-    if unpacked and (unpacked / "captions.jsonl").exists():
-        reference = [
-            r for _, r in formats.read_jsonl(unpacked / "captions.jsonl", ("doc_id", "text"))
-        ]
     counts["reference_captions"] = formats.write_jsonl(out / "reference_captions.jsonl", reference)
-
-    formats.write_queries(out / "queries.tsv", query_text)
+    formats.write_queries(out / "queries.tsv", queries)
     formats.write_qrels(out / "qrels.txt", judgements)
-    (out / "splits").mkdir(exist_ok=True)
     for name, ids in splits.items():
         formats.write_ids(out / "splits" / f"{name}.txt", ids)
     formats.write_manifest(out / "videos.tsv", manifest)

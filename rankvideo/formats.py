@@ -2,7 +2,9 @@
 
 Every reader validates as it goes and raises `FormatError` naming the file and
 line of the first bad record, so a malformed input never turns into a silently
-shorter table.
+shorter table. Inputs are UTF-8 (a byte-order mark and CRLF line ends are read
+like plain files), optionally gzipped (`.gz`); a JSON object that names a key
+twice is an error, not "the last one wins".
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from collections import Counter
+import struct
+import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 TRAINING_RECORD_FIELDS = ("query_id", "query", "doc_id", "videos", "true_label")
@@ -25,20 +29,115 @@ class FormatError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
-def _open_text(path, mode="rt"):
+def _open_text(path, mode="wt"):
+    """A text stream to write (readers go through `_lines` and `_read_text`)."""
     path = Path(path)
     if path.suffix == ".gz":
         return gzip.open(path, mode, encoding="utf-8")
     return open(path, mode, encoding="utf-8")
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+@contextmanager
+def _reading(path):
+    """The file's bytes, gunzipped for a `.gz` name; a corrupt gzip file is a FormatError."""
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+            yield f
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise FormatError(path, None, f"not a readable gzip file ({e})") from None
+
+
+def _decode(path, raw: bytes, number: int, offset: int) -> str:
+    """UTF-8 text of `raw`, which starts at line `number` and byte `offset` of the file."""
+    if offset == 0 and raw.startswith(BOM):
+        raw, offset = raw[len(BOM) :], len(BOM)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = number + raw.count(b"\n", 0, e.start)
+        raise FormatError(
+            path,
+            line,
+            f"not UTF-8 text: byte 0x{raw[e.start]:02x} at byte offset {offset + e.start}",
+        ) from None
+
+
 def _lines(path) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers."""
-    with _open_text(path) as f:
-        for number, line in enumerate(f, start=1):
-            line = line.rstrip("\r\n")
+    """Non-blank lines with their 1-based numbers, without their line ends (LF or CRLF)."""
+    offset = 0
+    with _reading(path) as f:
+        for number, raw in enumerate(f, start=1):
+            line = _decode(path, raw, number, offset).rstrip("\r\n")
+            offset += len(raw)
             if line.strip():
                 yield number, line
+
+
+def _read_text(path) -> str:
+    with _reading(path) as f:
+        raw = f.read()
+    return _decode(path, raw, 1, 0)
+
+
+# --- JSON: a key named twice is an error -------------------------------------------
+
+
+class _Repeated(dict):
+    """A JSON object that names `key` twice."""
+
+    key: str
+
+
+def _parse_json(text: str):
+    """(value, where) with where = (keys down to the object, repeated key), or None."""
+    repeated = []
+
+    def build(pairs):
+        value = dict(pairs)
+        if len(value) < len(pairs):
+            seen = set()
+            value = _Repeated(value)
+            value.key = next(k for k, _ in pairs if k in seen or seen.add(k))
+            repeated.append(value)
+        return value
+
+    value = json.loads(text, object_pairs_hook=build)
+    # the walk runs only for a bad file, so a large run costs nothing extra
+    return value, (_find_repeated(value) if repeated else None)
+
+
+def _find_repeated(value, parents=()):
+    if isinstance(value, _Repeated):
+        return parents, value.key
+    children = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, child in children:
+        if isinstance(child, (dict, list)) and (found := _find_repeated(child, (*parents, key))):
+            return found
+    return None
+
+
+def _repeated_message(parents, key, nouns) -> str:
+    """'duplicate doc id 'v1' in query 'q1'' with nouns ('query', 'doc') for the depths."""
+    if len(parents) < len(nouns):
+        where = "".join(f" in {noun} {p!r}" for noun, p in zip(nouns, parents, strict=False))
+        return f"duplicate {nouns[len(parents)]} id {key!r}{where}"
+    where = f" in {' > '.join(map(repr, parents))}" if parents else ""
+    return f"duplicate key {key!r}{where}"
+
+
+def _read_json(path, nouns: tuple[str, ...] = ()):
+    """A JSON file; `nouns` name the keys of each depth in the error for a repeated key."""
+    try:
+        value, repeated = _parse_json(_read_text(path))
+    except json.JSONDecodeError as e:
+        raise FormatError(path, e.lineno, f"invalid JSON: {e.msg}") from None
+    if repeated:
+        raise FormatError(path, None, _repeated_message(*repeated, nouns))
+    return value
 
 
 def _parse_float(path, number, text, what) -> float:
@@ -118,20 +217,21 @@ def read_run(path) -> dict[str, dict[str, float]]:
 
 
 def read_run_json(path) -> dict[str, dict[str, float]]:
-    try:
-        with _open_text(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise FormatError(path, e.lineno, f"invalid JSON: {e.msg}") from None
+    data = _read_json(path, ("query", "doc"))
     if not isinstance(data, dict):
         raise FormatError(path, None, "expected an object {query_id: {doc_id: score}}")
     run = {}
     for qid, docs in data.items():
         if not isinstance(docs, dict):
             raise FormatError(path, None, f"query {qid!r}: expected {{doc_id: score}}")
+        if not docs:
+            # most likely a retriever that failed on the query: leaving it out says so
+            raise FormatError(
+                path, None, f"query {qid!r} has no documents (leave it out: it then counts as 0)"
+            )
         run[str(qid)] = {}
         for docid, score in docs.items():
-            if isinstance(score, bool) or not isinstance(score, (int, float)):
+            if not is_number(score):
                 raise FormatError(path, None, f"({qid}, {docid}): score {score!r} is not a number")
             if not math.isfinite(score):
                 raise FormatError(path, None, f"({qid}, {docid}): score {score!r} is not finite")
@@ -159,31 +259,55 @@ def read_trec_run(path) -> dict[str, dict[str, float]]:
 
 
 def ranked(docs: dict[str, float], tiebreak: dict[str, int] | None = None) -> list[str]:
-    """Doc ids by descending score; ties by `tiebreak` rank, then by doc id."""
+    """Doc ids by descending score; ties by `tiebreak` rank, then by doc id descending.
+
+    Without `tiebreak` this is trec_eval's order (it keeps scores in single
+    precision, so scores equal there tie), and a run's first-stage numbers match
+    what trec_eval and pytrec_eval report on the same file.
+    """
     tiebreak = tiebreak or {}
-    return sorted(docs, key=lambda d: (-docs[d], tiebreak.get(d, math.inf), d))
+    by_id = sorted(docs, reverse=True)  # stable sort: ties keep this order
+    return sorted(by_id, key=lambda d: (-_single(docs[d]), tiebreak.get(d, math.inf)))
+
+
+_FLOAT32 = struct.Struct("f")
+
+
+def _single(score: float) -> float:
+    """`score` rounded to single precision, as trec_eval stores it."""
+    try:
+        return _FLOAT32.unpack(_FLOAT32.pack(score))[0]
+    except OverflowError:  # beyond the single-precision range: infinite there
+        return math.copysign(math.inf, score)
 
 
 def write_trec_run(path, run: dict[str, dict[str, float]], tag: str) -> None:
+    """Every digit of the scores, so trec_eval sees no ties that the ranks do not have."""
     with _open_text(path, "wt") as f:
         for qid, docs in run.items():
             for rank, docid in enumerate(ranked(docs), start=1):
-                f.write(f"{qid} Q0 {docid} {rank} {docs[docid]:.6f} {tag}\n")
+                f.write(f"{qid} Q0 {docid} {rank} {float(docs[docid])!r} {tag}\n")
 
 
 # --- candidate maps: JSON {video_id: [query_id, ...]} -------------------------------
 
 
 def read_candidates(path) -> dict[str, list[str]]:
-    try:
-        with _open_text(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise FormatError(path, e.lineno, f"invalid JSON: {e.msg}") from None
-    if not isinstance(data, dict) or not all(
-        isinstance(v, list) and all(isinstance(q, str) for q in v) for v in data.values()
-    ):
+    data = _read_json(path, ("video",))
+    if not isinstance(data, dict):
         raise FormatError(path, None, "expected an object {video_id: [query_id, ...]}")
+    for video, queries in data.items():
+        if not isinstance(queries, list):
+            raise FormatError(
+                path, None, f"video {video!r}: expected a list of query ids, not {queries!r}"
+            )
+        seen = set()
+        for qid in queries:
+            if not isinstance(qid, str):
+                raise FormatError(path, None, f"video {video!r}: query id {qid!r} is not a string")
+            if qid in seen:
+                raise FormatError(path, None, f"video {video!r}: query {qid!r} is listed twice")
+            seen.add(qid)
     return data
 
 
@@ -210,9 +334,11 @@ def read_jsonl(path, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]
     required = tuple(required)
     for number, line in _lines(path):
         try:
-            record = json.loads(line)
+            record, repeated = _parse_json(line)
         except json.JSONDecodeError as e:
             raise FormatError(path, number, f"invalid JSON: {e.msg}") from None
+        if repeated:
+            raise FormatError(path, number, _repeated_message(*repeated, ()))
         if not isinstance(record, dict):
             raise FormatError(path, number, "expected a JSON object")
         missing = [key for key in required if key not in record]
@@ -234,26 +360,50 @@ def read_training_records(path) -> list[dict]:
     """Training records of the release format, with their labels checked."""
     records = []
     for number, record in read_jsonl(path, TRAINING_RECORD_FIELDS):
-        if record["true_label"] not in (0, 1):
-            raise FormatError(path, number, f"true_label {record['true_label']!r} is not 0 or 1")
+        label = record["true_label"]
+        if isinstance(label, bool) or label not in (0, 1):  # True == 1, but not a label
+            raise FormatError(path, number, f"true_label {label!r} is not 0 or 1")
         p = record.get("teacher_p_yes")
-        if p is not None and not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0):
+        if p is not None and not (is_number(p) and 0.0 <= p <= 1.0):
             raise FormatError(path, number, f"teacher_p_yes {p!r} is not a probability")
-        if not isinstance(record["videos"], list) or not record["videos"]:
+        videos = record["videos"]
+        if not (isinstance(videos, list) and videos and all(isinstance(v, str) for v in videos)):
             raise FormatError(path, number, "videos must be a non-empty list of paths")
         records.append(record)
     return records
+
+
+def is_number(value) -> bool:
+    """An int or float from JSON; booleans are ints to Python but not numbers here."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_texts(path) -> dict[str, str]:
+    """{doc_id: text} from JSON lines (captions, ASR transcripts); one record per video."""
+    texts: dict[str, str] = {}
+    for number, record in read_jsonl(path, ("doc_id", "text")):
+        for field in ("doc_id", "text"):
+            if not isinstance(record[field], str):
+                raise FormatError(path, number, f"{field} {record[field]!r} is not a string")
+        if record["doc_id"] in texts:
+            raise FormatError(path, number, f"duplicate doc id {record['doc_id']!r}")
+        texts[record["doc_id"]] = record["text"]
+    return texts
 
 
 # --- id lists and video manifests ---------------------------------------------------
 
 
 def read_ids(path) -> list[str]:
-    ids = [line.strip() for _, line in _lines(path)]
-    duplicates = [i for i, n in Counter(ids).items() if n > 1]
-    if duplicates:
-        raise FormatError(path, None, f"duplicate ids: {', '.join(sorted(duplicates)[:5])}")
-    return ids
+    ids: dict[str, None] = {}
+    for number, line in _lines(path):
+        fields = line.split()
+        if len(fields) != 1:
+            raise FormatError(path, number, "expected one id per line")
+        if fields[0] in ids:
+            raise FormatError(path, number, f"duplicate id {fields[0]!r}")
+        ids[fields[0]] = None
+    return list(ids)
 
 
 def write_ids(path, ids: Iterable[str]) -> None:
@@ -266,7 +416,7 @@ def read_manifest(path) -> dict[str, str]:
     manifest = {}
     for number, line in _lines(path):
         fields = line.split("\t")
-        if len(fields) != 2:
+        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
             raise FormatError(path, number, "expected 'doc_id<TAB>video_path'")
         if fields[0] in manifest:
             raise FormatError(path, number, f"duplicate video id {fields[0]!r}")

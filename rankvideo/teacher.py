@@ -21,8 +21,9 @@ from tqdm import tqdm
 
 from rankvideo import formats
 from rankvideo.captions import read_captions
-from rankvideo.models import load_text_lm
-from rankvideo.rerank import candidate_pairs, shard_of
+from rankvideo.fingerprint import digest
+from rankvideo.models import load_text_lm, model_identity
+from rankvideo.rerank import candidate_pairs, check_shard, shard_of
 from rankvideo.resumable import ResumableOutput
 from rankvideo.scoring import answer_token_ids, yes_no_scores
 
@@ -90,6 +91,15 @@ class ReasoningTeacher:
         self.max_caption_tokens = max_caption_tokens
         self.max_asr_tokens = max_asr_tokens
         self.batch_size = batch_size
+
+    def identity(self) -> dict:
+        """Everything that decides the teacher's output (what a resumed output must share)."""
+        keys = ("instruction", "answer_words", "max_reasoning_tokens", "max_answer_tokens")
+        keys += ("max_caption_tokens", "max_asr_tokens", "batch_size")
+        return {
+            **model_identity(self.model_path, self.model, self.device),
+            **{k: getattr(self, k) for k in keys},
+        }
 
     def _truncate(self, text: str, budget: int) -> str:
         ids = self.tokenizer.encode(" ".join(text.split()), add_special_tokens=False)
@@ -185,7 +195,7 @@ def read_asr(path) -> dict[str, str]:
     """Optional speech transcripts: JSON lines {doc_id, text}."""
     if not path:
         return {}
-    return {r["doc_id"]: r["text"] for _, r in formats.read_jsonl(path, ("doc_id", "text"))}
+    return formats.read_texts(path)
 
 
 def judge_pairs(
@@ -211,7 +221,14 @@ def judge_pairs(
     if empty:
         log.warning("%d videos have an empty caption; the teacher sees '(none)'", empty)
     keys = [(q, v) for v, q in pairs]
-    store = ResumableOutput(output, ("query_id", "doc_id"), ("teacher_p_yes",))
+    fingerprint = {
+        "teacher": teacher.identity(),
+        "as_scores": as_scores,
+        "inputs": digest([(q, queries[q], captions[v], asr.get(v, "")) for q, v in keys]),
+    }
+    store = ResumableOutput(
+        output, ("query_id", "doc_id"), ("teacher_p_yes",), fingerprint=fingerprint
+    )
     todo = store.pending(keys)
     with store, tqdm(total=len(todo), unit="pair", desc="judging", mininterval=5) as progress:
         for start in range(0, len(todo), teacher.batch_size):
@@ -256,6 +273,7 @@ def label_shard(
     asr=None,
 ):
     """Teacher labels for this shard's share of the training candidates."""
+    check_shard(shard, shards)
     pairs = [
         p
         for p in candidate_pairs([formats.read_candidates(candidates)])

@@ -31,10 +31,13 @@ def synthesize(labels, captions, qrels, queries, manifest, train_ids) -> list[di
             raise formats.FormatError(
                 labels, number, f"query {r['query_id']!r} is not in {queries}"
             )
-        teacher[(r["query_id"], r["doc_id"])] = r
+        pair = (r["query_id"], r["doc_id"])
+        if pair in teacher:
+            raise formats.FormatError(labels, number, f"duplicate label for ({pair[0]}, {pair[1]})")
+        teacher[pair] = r
     judged = formats.read_qrels(qrels)
     videos = formats.read_manifest(manifest)
-    caption = {r["doc_id"]: r for _, r in formats.read_jsonl(captions, ("doc_id", "text"))}
+    caption = formats.read_texts(captions)
     pairs = dict.fromkeys(teacher)
     for qid in formats.read_ids(train_ids):
         for doc, rel in sorted(judged.get(qid, {}).items()):
@@ -45,10 +48,7 @@ def synthesize(labels, captions, qrels, queries, manifest, train_ids) -> list[di
         if doc not in videos:
             raise ValueError(f"pair ({qid}, {doc}): the video has no file in {manifest}")
         label = teacher.get((qid, doc), {})
-        evidence = label.get("evidence") or {
-            "caption": caption.get(doc, {}).get("text", ""),
-            "asr": "",
-        }
+        evidence = label.get("evidence") or {"caption": caption.get(doc, ""), "asr": ""}
         records.append(
             {
                 "query_id": qid,
@@ -152,10 +152,7 @@ def build_from_config(
         raise ValueError(f"training_data: {mode!r} is neither 'synthesize' nor 'archive'")
     reference = None
     if stage1_captions == "reference":
-        reference = {
-            r["doc_id"]: r["text"]
-            for _, r in formats.read_jsonl(inputs["reference"], ("doc_id", "text"))
-        }
+        reference = formats.read_texts(inputs["reference"])
         if not reference:
             raise ValueError(
                 f"{inputs['reference']}: stage1.captions is 'reference' but there are none"

@@ -25,6 +25,7 @@ rule extract:
         depth=config["rerank"]["depth"],
         train_depth=config["teacher"]["topk"],
         train_retriever=config["teacher"]["retriever"],
+        video_backend=config["video"]["backend"],
         folder=subpath(output.queries, parent=True),
     script:
         "../scripts/extract.py"

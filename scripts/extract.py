@@ -18,4 +18,5 @@ with log_to(snakemake.log[0]):
         eval_queries=data["eval_queries"],
         train_depth=snakemake.params.train_depth,
         train_retriever=snakemake.params.train_retriever,
+        video_backend=snakemake.params.video_backend,
     )

@@ -1,10 +1,12 @@
 import json
+import logging
 import math
 
 import pytest
+import pytrec_eval
 
 from rankvideo import formats
-from rankvideo.evaluate import cascade, evaluate, evaluate_run
+from rankvideo.evaluate import cascade, evaluate, evaluate_run, write_tables
 
 LOG2 = math.log2
 
@@ -17,18 +19,77 @@ def dcg(gains):
 QRELS = {"q1": {"a": 2, "b": 1, "c": 0}, "q2": {"d": 1}, "q3": {"e": 1}}
 
 
-def test_ties_follow_our_order_not_trec_evals():
-    # a and b tie; the explicit order (then doc id) puts a first, trec_eval would put b first
+def test_first_stage_ties_follow_trec_eval():
+    # a and b tie: trec_eval puts the larger doc id, b, first
     ranking = cascade({"a": 1.0, "b": 1.0, "c": 2.0}, None, depth=10, where="q1")
-    assert ranking == ["c", "a", "b"]
+    assert ranking == ["c", "b", "a"]
     table = evaluate_run(QRELS, {"q1": ranking, "q2": ["x", "d"]}, cutoffs=(5,))
     by_query = table.set_index("query_id")
-    assert by_query.loc["q1", "ndcg@5"] == pytest.approx(dcg([0, 2, 1]) / dcg([2, 1]))
+    assert by_query.loc["q1", "ndcg@5"] == pytest.approx(dcg([0, 1, 2]) / dcg([2, 1]))
     assert by_query.loc["q2", "ndcg@5"] == pytest.approx(dcg([0, 1]) / dcg([1]))
     # q3 is judged but not in the run: it counts, as zero
     assert not by_query.loc["q3", "in_run"]
     assert by_query.loc["q3", "ndcg@5"] == 0.0
     assert by_query.loc["q1", "recall@5"] == 1.0
+
+
+def test_first_stage_row_equals_pytrec_eval_on_the_run_file(tmp_path):
+    qrels = {
+        "q1": {"a": 2, "b": 0, "c": 1, "d": 1, "l": 1, "n": 1},
+        "q2": {"x": 1, "y": 2},
+        "q3": {"e": 1},  # not in the run: zero
+    }
+    # ties everywhere, some at the rank-10 cut, one across the whole query
+    run = {
+        "q1": {d: float(s) for d, s in zip("abcdefghijkl", "332221111111", strict=True)}
+        | {"m": 0.30000001, "n": 0.3},  # a tie in single precision, as trec_eval keeps scores
+        "q2": {d: 0.5 for d in "uvwxyz"},
+        "q4": {"a": 1.0},  # not judged: not evaluated
+    }
+    formats.write_qrels(tmp_path / "qrels.txt", qrels)
+    (tmp_path / "fs.json").write_text(json.dumps(run))
+    summary, _ = evaluate(tmp_path / "qrels.txt", {"r": tmp_path / "fs.json"}, {}, depth=2)
+    measures = {"ndcg_cut.5,10,20,50,100", "recall.5,10,20,50,100"}
+    plain = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+    row = summary.set_index("system").loc["first_stage"]
+    for k in (5, 10, 20, 50, 100):
+        for ours, theirs in ((f"ndcg@{k}", f"ndcg_cut_{k}"), (f"recall@{k}", f"recall_{k}")):
+            expected = sum(plain.get(q, {}).get(theirs, 0.0) for q in qrels) / len(qrels)
+            assert row[ours] == pytest.approx(expected, abs=1e-12), ours
+
+
+def test_reranked_ties_fall_back_to_the_trec_eval_first_stage_order():
+    first = {"a": 1.0, "b": 1.0, "c": 1.0}
+    assert cascade(first, {"a": 0.0, "b": 0.0, "c": 0.0}, depth=3, where="q") == ["c", "b", "a"]
+    # the top `depth` is the trec_eval top: c and b, not a
+    assert cascade(first, {"c": 0.0, "b": 1.0}, depth=2, where="q") == ["b", "c", "a"]
+
+
+def test_rel_change_is_empty_when_the_first_stage_scores_zero(tmp_path, caplog):
+    formats.write_qrels(tmp_path / "qrels.txt", {"q1": {"z": 1}})
+    (tmp_path / "fs.json").write_text(json.dumps({"q1": {"a": 2.0, "z": 1.0}}))
+    (tmp_path / "zero.json").write_text(json.dumps({"q1": {"a": 1.0}}))
+    formats.write_jsonl(
+        tmp_path / "sys.jsonl",
+        [{"query_id": "q1", "doc_id": d, "logit_delta": s} for d, s in (("a", 0.0), ("z", 1.0))],
+    )
+    with caplog.at_level(logging.WARNING, logger="rankvideo.evaluate"):
+        summary, per_query = evaluate(
+            tmp_path / "qrels.txt",
+            {"good": tmp_path / "fs.json", "nothing": tmp_path / "zero.json"},
+            {("good", "sys"): tmp_path / "sys.jsonl", ("nothing", "sys"): tmp_path / "sys.jsonl"},
+            depth=1,
+        )
+    rows = summary.set_index(["retriever", "system"])
+    assert math.isnan(rows.loc[("nothing", "sys"), "rel_change_ndcg@10"])
+    assert math.isnan(rows.loc[("nothing", "first_stage"), "rel_change_ndcg@10"])
+    assert rows.loc[("good", "first_stage"), "rel_change_ndcg@10"] == 0.0
+    assert "nothing: the first stage scores nDCG@10 0" in caplog.text
+    write_tables(summary, per_query, tmp_path / "ndcg.tsv", tmp_path / "per_query.tsv")
+    text = (tmp_path / "ndcg.tsv").read_text()
+    assert "inf" not in text
+    cells = {tuple(line.split("\t")[:2]): line.split("\t")[-1] for line in text.splitlines()[1:]}
+    assert cells[("nothing", "sys")] == ""
 
 
 def test_cascade_reranks_only_the_top_depth():

@@ -1,12 +1,13 @@
 import io
 import json
+import logging
 import tarfile
 
 import pytest
 
 from rankvideo import formats
 from rankvideo.demo_data import MOTIONS, DemoSettings, build_archive, make_collection
-from rankvideo.extract import UnsafeArchiveError, extract, unpack
+from rankvideo.extract import ArchiveError, UnsafeArchiveError, extract, unpack
 from rankvideo.training_data import build_from_config
 
 
@@ -150,3 +151,48 @@ def test_extract_names_unknown_ids(tmp_path, real_videos):
         extract(tmp_path / "data", ["mine"], depth=3, **files)
     with pytest.raises(FileNotFoundError, match="first-stage run of 'other' not found"):
         extract(tmp_path / "data", ["other"], depth=3, **files)
+
+
+def test_extract_without_eval_split_evaluates_judged_queries_outside_train(
+    tmp_path, real_videos, caplog
+):
+    files = _user_files(tmp_path, real_videos)
+    formats.write_ids(tmp_path / "train.txt", ["u2"])
+    with caplog.at_level(logging.INFO, logger="rankvideo.extract"):
+        counts = extract(
+            tmp_path / "data", ["mine"], depth=3, train_queries=tmp_path / "train.txt", **files
+        )
+    assert formats.read_ids(tmp_path / "data" / "splits" / "eval.txt") == ["u1"]
+    assert counts["eval_queries"] == 1
+    assert (
+        "evaluating the 1 judged queries outside the 1 training queries (2 judged)" in caplog.text
+    )
+
+
+def test_a_truncated_archive_leaves_the_earlier_extraction(tmp_path):
+    files = [(f"data/v{i}.bin", bytes(range(256)) * 64) for i in range(8)]
+    out = unpack(_tar(tmp_path / "ok.tar.gz", files), tmp_path / "out")
+    before = sorted(p.name for p in (out / "data").iterdir())
+    whole = io.BytesIO()
+    with tarfile.open(fileobj=whole, mode="w") as tar:
+        for name, payload in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    # cut inside the fifth file: the first four would extract before the error
+    (tmp_path / "cut.tar").write_bytes(whole.getvalue()[: 4 * (512 + 16384) + 8000])
+    with pytest.raises(ArchiveError, match=r"cut.tar: cannot read the archive"):
+        unpack(tmp_path / "cut.tar", tmp_path / "out")
+    assert sorted(p.name for p in (out / "data").iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tar", "ok.tar.gz", "out"]
+
+
+def test_check_readable_reports_each_broken_clip(tmp_path, real_videos):
+    from rankvideo.video import check_readable
+
+    good = sorted(real_videos.iterdir())[:2]
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("not a video")
+    broken = check_readable([*good, tmp_path / "empty.mp4", tmp_path / "text.mp4"], "decord")
+    assert sorted(broken) == [str(tmp_path / "empty.mp4"), str(tmp_path / "text.mp4")]
+    assert all(broken.values())

@@ -2,6 +2,7 @@ import gzip
 import json
 
 import pytest
+import pytrec_eval
 
 from rankvideo import formats
 from rankvideo.formats import FormatError
@@ -54,11 +55,39 @@ def test_run_json_rejects_bad_scores(tmp_path):
         formats.read_run(tmp_path / "run.json.gz")
 
 
+def test_ranked_breaks_ties_like_trec_eval():
+    # trec_eval: score descending, then doc id descending (byte order)
+    docs = {"a": 1.0, "b": 1.0, "B": 1.0, "é": 1.0, "c": 2.0}
+    assert formats.ranked(docs) == ["c", "é", "b", "a", "B"]
+    # an explicit tie-break (a first-stage rank) comes before the doc id
+    assert formats.ranked(docs, {"a": 0, "B": 1}) == ["c", "a", "B", "é", "b"]
+    # trec_eval keeps scores in single precision: these two tie there
+    assert formats.ranked({"x": 0.123456789, "y": 0.123456788}) == ["y", "x"]
+
+
+def test_invert_run_cuts_in_trec_eval_order():
+    run = {"q1": {"a": 1.0, "b": 1.0, "c": 1.0, "d": 0.5}}
+    assert formats.invert_run(run, depth=2) == {"b": ["q1"], "c": ["q1"]}
+
+
+def test_trec_run_file_reads_back_in_its_written_order(tmp_path):
+    """trec_eval on the written file ranks every document where the rank column says."""
+    docs = {"a": 1.0, "b": 1.0, "c": 2.0, "d": 0.123456789, "e": 0.123456788, "f": 1e-9}
+    docs |= {"g": 0.5000002, "h": 0.5000001}  # distinct in single precision, not in 6 digits
+    formats.write_trec_run(tmp_path / "x.run", {"q1": docs}, "sys")
+    lines = [line.split() for line in (tmp_path / "x.run").read_text().splitlines()]
+    read = formats.read_run(tmp_path / "x.run")
+    assert read == {"q1": docs}  # scores keep every digit
+    for doc, rank in ((f[2], int(f[3])) for f in lines):
+        evaluator = pytrec_eval.RelevanceEvaluator({"q1": {doc: 1}}, {"recip_rank"})
+        assert evaluator.evaluate(read)["q1"]["recip_rank"] == pytest.approx(1 / rank)
+
+
 def test_trec_run_round_trip_orders_ties(tmp_path):
     path = tmp_path / "x.run"
     formats.write_trec_run(path, {"q1": {"b": 1.0, "a": 1.0, "c": 2.0}}, "sys")
     lines = path.read_text().splitlines()
-    assert [line.split()[2] for line in lines] == ["c", "a", "b"]
+    assert [line.split()[2] for line in lines] == ["c", "b", "a"]
     assert [line.split()[3] for line in lines] == ["1", "2", "3"]
     assert formats.read_run(path) == {"q1": {"a": 1.0, "b": 1.0, "c": 2.0}}
     path.write_text("q1 Q0 a 1 0.5 sys\nq1 Q0 b 2 x sys\n")
@@ -73,7 +102,7 @@ def test_candidates_and_invert_run(tmp_path):
     formats.write_candidates(tmp_path / "c.json", candidates)
     assert formats.read_candidates(tmp_path / "c.json") == candidates
     (tmp_path / "bad.json").write_text(json.dumps({"a": "q1"}))
-    with pytest.raises(FormatError, match="bad.json: expected an object"):
+    with pytest.raises(FormatError, match="bad.json: video 'a': expected a list of query ids"):
         formats.read_candidates(tmp_path / "bad.json")
 
 
@@ -115,7 +144,26 @@ def test_ids_and_manifest(tmp_path):
     formats.write_ids(tmp_path / "ids.txt", ["q1", "q2"])
     assert formats.read_ids(tmp_path / "ids.txt") == ["q1", "q2"]
     (tmp_path / "dup.txt").write_text("q1\nq2\nq1\n")
-    with pytest.raises(FormatError, match="duplicate ids: q1"):
+    with pytest.raises(FormatError, match=r"dup.txt:3: duplicate id 'q1'"):
         formats.read_ids(tmp_path / "dup.txt")
     formats.write_manifest(tmp_path / "videos.tsv", {"v1": "a/v1.mp4"})
     assert formats.read_manifest(tmp_path / "videos.tsv") == {"v1": "a/v1.mp4"}
+
+
+def test_json_duplicate_keys_name_the_key_and_query(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text('{"q1": {"v1": 1.0}, "q2": {"v1": 1.0, "v2": 0.5, "v1": 2.0}}')
+    with pytest.raises(FormatError, match=r"run.json: duplicate doc id 'v1' in query 'q2'"):
+        formats.read_run(path)
+    path.write_text('{"v1": ["q1"], "v2": ["q1"], "v1": []}')
+    with pytest.raises(FormatError, match=r"run.json: duplicate video id 'v1'"):
+        formats.read_candidates(path)
+
+
+def test_non_utf8_names_line_and_byte_offset(tmp_path):
+    path = tmp_path / "queries.tsv"
+    path.write_bytes(b"q1\ta\nq2\tb\xffc\n")
+    with pytest.raises(
+        FormatError, match=r"queries.tsv:2: not UTF-8 text: byte 0xff at byte offset 9"
+    ):
+        formats.read_queries(path)
