@@ -184,8 +184,18 @@ def rerank_shard(
     return score_pairs(reranker, mine, query_text, formats.read_manifest(manifest), output)
 
 
-def write_reranked(records: list[dict], jsonl, run, tag: str) -> None:
-    """Per-pair scores sorted by query and descending score, and the TREC run."""
+def write_reranked(
+    records: list[dict], jsonl, run, tag: str, first_stage: dict | None = None, depth: int = 0
+) -> None:
+    """Per-pair scores sorted by query and descending score, and the TREC run.
+
+    With the first-stage run, ties fall back to its order and the TREC run is the final
+    cascade ranking (the reranked top `depth`, then the first-stage rest) as rank-based
+    scores, so trec_eval on the file reports the row that `evaluate` writes. Without it
+    (the command line's candidates only), the run holds the scores themselves.
+    """
+    from rankvideo.evaluate import cascade
+
     by_query: dict[str, dict[str, dict]] = {}
     for r in records:
         by_query.setdefault(r["query_id"], {})[r["doc_id"]] = r
@@ -193,14 +203,22 @@ def write_reranked(records: list[dict], jsonl, run, tag: str) -> None:
     trec: dict[str, dict[str, float]] = {}
     for qid in sorted(by_query):
         scores = {d: r["logit_delta"] for d, r in by_query[qid].items()}
-        ordered += [by_query[qid][d] for d in formats.ranked(scores)]
-        trec[qid] = scores
+        if first_stage is None:
+            ordered += [by_query[qid][d] for d in formats.ranked(scores)]
+            trec[qid] = scores
+            continue
+        final = cascade(first_stage[qid], scores, depth, f"{jsonl}: query {qid}")
+        ordered += [by_query[qid][d] for d in final[: len(scores)]]
+        trec[qid] = {d: float(len(final) - i) for i, d in enumerate(final)}
     formats.write_jsonl(jsonl, ordered)
     formats.write_trec_run(run, trec, tag)
 
 
-def merge_shards(shards: list, candidates, jsonl, run, system: str) -> int:
-    """One retriever's pairs from the system's shards; every candidate must be scored."""
+def merge_shards(shards: list, candidates, first_stage, depth: int, jsonl, run, system: str):
+    """One retriever's pairs from the system's shards; every candidate must be scored.
+
+    Writes the pairs (`jsonl`) and the final cascade ranking over the first stage (`run`).
+    """
     scored = {}
     for path in shards:
         for number, r in formats.read_jsonl(path, ("query_id", "doc_id", *SCORE_FIELDS)):
@@ -214,7 +232,11 @@ def merge_shards(shards: list, candidates, jsonl, run, system: str) -> int:
         raise ValueError(
             f"{len(missing)} candidate pairs of {candidates} have no score, e.g. {missing[:5]}"
         )
-    write_reranked([scored[p] for p in wanted], jsonl, run, system)
+    first = formats.read_run(first_stage)
+    unknown = sorted({q for q, _ in wanted} - set(first))
+    if unknown:
+        raise ValueError(f"{first_stage}: no results for the candidate queries {unknown[:5]}")
+    write_reranked([scored[p] for p in wanted], jsonl, run, system, first, depth)
     log.info("merged %d pairs of %s into %s", len(wanted), candidates, jsonl)
     return len(wanted)
 

@@ -30,6 +30,7 @@ rule rerank_merge:
             rules.rerank_shard.output.scores, shard=SHARDS, allow_missing=True
         ),
         candidates=CANDIDATES,
+        first_stage=FIRST_STAGE,
     output:
         scores="results/rerank/{retriever}/{system}.jsonl",
         run="results/rerank/{retriever}/{system}.run",
@@ -41,5 +42,7 @@ rule rerank_merge:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        depth=config["rerank"]["depth"],
     script:
         "../scripts/rerank_merge.py"

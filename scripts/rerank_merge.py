@@ -7,6 +7,8 @@ with log_to(snakemake.log[0]):
     merge_shards(
         snakemake.input.shards,
         snakemake.input.candidates,
+        snakemake.input.first_stage,
+        snakemake.params.depth,
         snakemake.output.scores,
         snakemake.output.run,
         snakemake.wildcards.system,

@@ -102,8 +102,12 @@ def test_merge_requires_every_candidate(tmp_path):
     score = {"logprob_yes": -1.0, "logprob_no": -2.0, "logit_delta": 1.0, "p_yes": 0.73}
     formats.write_jsonl(shard, [{"query_id": "q1", "doc_id": "v1", **score}])
     formats.write_candidates(tmp_path / "c.json", {"v1": ["q1", "q2"]})
+    formats.write_run_json(tmp_path / "fs.json", {"q1": {"v1": 1.0}, "q2": {"v1": 1.0}})
     with pytest.raises(ValueError, match=r"1 candidate pairs .* no score.*'q2', 'v1'"):
-        merge_shards([shard], tmp_path / "c.json", tmp_path / "m.jsonl", tmp_path / "m.run", "s")
+        merge_shards(
+            [shard], tmp_path / "c.json", tmp_path / "fs.json", 5, tmp_path / "m.jsonl",
+            tmp_path / "m.run", "s",
+        )  # fmt: skip
 
 
 def test_merge_refuses_a_pair_scored_twice(tmp_path):
@@ -113,16 +117,68 @@ def test_merge_refuses_a_pair_scored_twice(tmp_path):
             tmp_path / f"{shard}.jsonl", [{"query_id": "q1", "doc_id": "v1", **score}]
         )
     formats.write_candidates(tmp_path / "c.json", {"v1": ["q1"]})
+    formats.write_run_json(tmp_path / "fs.json", {"q1": {"v1": 1.0}})
     with pytest.raises(
         formats.FormatError, match=r"1.jsonl:1: pair \('q1', 'v1'\) is scored twice"
     ):
         merge_shards(
             [tmp_path / "0.jsonl", tmp_path / "1.jsonl"],
             tmp_path / "c.json",
+            tmp_path / "fs.json",
+            5,
             tmp_path / "m.jsonl",
             tmp_path / "m.run",
             "s",
         )
+
+
+def test_the_merged_run_file_gives_trec_eval_the_evaluated_row(tmp_path):
+    """trec_eval (pytrec_eval) on the written .run reports what `evaluate` puts in the
+    table: the reranked top depth with first-stage tie order, then the first-stage rest."""
+    import pytrec_eval
+
+    from rankvideo.evaluate import evaluate
+
+    docs = [f"v{i}" for i in range(8)]
+    first = {  # tied first-stage scores, so the tie order matters
+        "q1": {d: float(8 - i // 2) for i, d in enumerate(docs)},
+        "q2": {d: 1.0 for d in docs},
+    }
+    qrels = {"q1": {"v3": 2, "v6": 1}, "q2": {"v0": 1, "v5": 1}}
+    formats.write_run_json(tmp_path / "fs.json", first)
+    formats.write_qrels(tmp_path / "qrels.txt", qrels)
+    depth = 4
+    cmap = formats.invert_run(first, depth)
+    formats.write_candidates(tmp_path / "c.json", cmap)
+    logits = {"v0": 0.2, "v1": 0.5, "v2": -1.0, "v3": 0.5, "v4": 2.0, "v5": 0.5, "v6": 0.0}
+    logits["v7"] = 0.5
+    records = [
+        {"query_id": q, "doc_id": v, "logprob_yes": -1.0, "logprob_no": -1.0,
+         "logit_delta": logits[v], "p_yes": 0.5}
+        for v, qids in cmap.items() for q in qids
+    ]  # fmt: skip
+    formats.write_jsonl(tmp_path / "0.jsonl", records)
+    merge_shards(
+        [tmp_path / "0.jsonl"], tmp_path / "c.json", tmp_path / "fs.json", depth,
+        tmp_path / "s.jsonl", tmp_path / "s.run", "s",
+    )  # fmt: skip
+    measures = {"ndcg_cut.5,10", "recall.5,10"}
+    by_trec_eval = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(
+        formats.read_run(tmp_path / "s.run")
+    )
+    _, per_query = evaluate(
+        tmp_path / "qrels.txt", {"r": tmp_path / "fs.json"}, {("r", "s"): tmp_path / "s.jsonl"},
+        depth, cutoffs=(5, 10),
+    )  # fmt: skip
+    ours = per_query[per_query.system == "s"].set_index("query_id")
+    for q in qrels:
+        assert ours.loc[q, "ndcg@5"] == pytest.approx(by_trec_eval[q]["ndcg_cut_5"], abs=1e-12)
+        assert ours.loc[q, "recall@10"] == pytest.approx(by_trec_eval[q]["recall_10"], abs=1e-12)
+    run_lines = (tmp_path / "s.run").read_text().splitlines()
+    assert len(run_lines) == 16  # every first-stage document, not only the reranked ones
+    # q1: v1 and v3 tie and keep their first-stage order; v4 (2.0) is below the depth
+    assert [line.split()[2] for line in run_lines[:8]] == "v1 v3 v0 v2 v5 v4 v7 v6".split()
+    assert [line.split()[2] for line in run_lines[8:12]] == "v4 v7 v5 v6".split()
 
 
 @pytest.mark.parametrize("shard, shards", [(2, 2), (-1, 2), (0, 0)])

@@ -10,6 +10,7 @@ that need it skip with the install command; with RANKVIDEO_REQUIRE_SLURM=1 (set 
 .ci/run) they run anyway and a missing service fails them.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -136,8 +137,12 @@ def test_rerank_shards_run_as_slurm_jobs(slurm, workdir):
     assert len(shard_logs) == 2
     # the merged output holds every evaluation candidate once, from both shards
     evals = (workdir / "results/data/splits/eval.txt").read_text().split()
+    pairs = (workdir / "results/rerank/strong/base.jsonl").read_text().splitlines()
+    assert len(pairs) == len(evals) * 10
+    # the run file is the final ranking: the reranked top 10, then the first-stage rest
+    first = json.loads((workdir / "results/data/first_stage/strong.json").read_text())
     run = (workdir / "results/rerank/strong/base.run").read_text().splitlines()
-    assert len(run) == len(evals) * 10
+    assert len(run) == sum(len(first[q]) for q in evals if q in first)
     for shard in (0, 1):
         scores = workdir / f"results/rerank/shards/base/{shard}.jsonl"
         assert scores.read_text().count("\n") > 0
