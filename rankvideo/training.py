@@ -24,7 +24,6 @@ from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 from rankvideo import formats
 from rankvideo.fingerprint import Stamp, file_stats, model_files
@@ -161,13 +160,25 @@ def training_arguments(settings: dict, work_dir) -> TrainingArguments:
     )
 
 
-def run_trainer(trainer: Trainer, work_dir) -> None:
-    """Train, resuming from the last checkpoint in `work_dir` when there is one."""
-    last = (
-        get_last_checkpoint(str(Path(work_dir) / "checkpoints"))
-        if (Path(work_dir) / "checkpoints").is_dir()
-        else None
+def last_whole_checkpoint(work_dir) -> str | None:
+    """The newest checkpoint that was saved to the end (it has trainer_state.json, which
+    transformers writes last); one cut short by a kill during its save is skipped."""
+    folder = Path(work_dir) / "checkpoints"
+    steps = sorted(
+        (int(p.name.split("-")[1]), p)
+        for p in folder.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[1].isdigit()
     )
+    for _, checkpoint in reversed(steps):
+        if (checkpoint / "trainer_state.json").is_file():
+            return str(checkpoint)
+        log.warning("%s was not saved to the end (no trainer_state.json): skipped", checkpoint)
+    return None
+
+
+def run_trainer(trainer: Trainer, work_dir) -> None:
+    """Train, resuming from the last whole checkpoint in `work_dir` when there is one."""
+    last = last_whole_checkpoint(work_dir)
     if last:
         log.info("resuming from %s", last)
     trainer.train(resume_from_checkpoint=last)
@@ -183,7 +194,9 @@ def write_log(trainer: Trainer, path) -> None:
         for entry in trainer.state.log_history
         if "loss" in entry
     ]
-    columns = list(dict.fromkeys(k for row in rows for k in row))
+    # a fixed order: a resumed run reads its earlier steps back with their keys sorted
+    seen = {k for row in rows for k in row} - {"step", "loss"}
+    columns = ["step", "loss", *sorted(seen)] if rows else []
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, delimiter="\t")
         writer.writeheader()

@@ -385,3 +385,16 @@ def test_a_loss_that_turns_nan_stops_training(tiny_vlm, ranking_file, tmp_path):
         model.lm_head.weight[9693] = float("nan")  # a broken model: every score is NaN
     with pytest.raises(FloatingPointError, match="step 0: the loss is not finite"):
         trainer.compute_loss(model, dict(batch))
+
+
+def test_a_checkpoint_cut_short_is_not_resumed(tmp_path, caplog):
+    from rankvideo.training import last_whole_checkpoint
+
+    checkpoints = tmp_path / "checkpoints"
+    assert last_whole_checkpoint(tmp_path) is None
+    for step in (5, 10, 15):
+        (checkpoints / f"checkpoint-{step}").mkdir(parents=True)
+    for step in (5, 10):  # checkpoint-15 was being saved when the job was killed
+        (checkpoints / f"checkpoint-{step}/trainer_state.json").write_text("{}")
+    assert last_whole_checkpoint(tmp_path) == str(checkpoints / "checkpoint-10")
+    assert "checkpoint-15 was not saved to the end" in caplog.text
