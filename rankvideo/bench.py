@@ -134,7 +134,7 @@ def run(model: str, settings: BenchSettings, work: Path) -> list[dict]:
         reranker = VLMReranker(
             model,
             video=video,
-            template=settings.template,
+            profile=settings.template,
             batch_size=max(settings.queries_per_video),
             device=settings.device,
             dtype=settings.dtype,

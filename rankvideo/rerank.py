@@ -118,21 +118,21 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
 def load_reranker(
     model: str,
     video: dict,
-    template: str | None,
+    profile: str | None,
     batch_size: int,
     device="auto",
     dtype="auto",
     shared_prefix: bool = True,
     answer_words=None,
 ):
-    """A VLMReranker; `template`, `answer_words` and the sampling keys missing from `video`
+    """A VLMReranker; `profile`, `answer_words` and the sampling keys missing from `video`
     take the model's own scoring profile (see rankvideo.profile)."""
     from rankvideo.scoring import VLMReranker
 
     return VLMReranker(
         model_path=model,
         video=video,
-        template=template,
+        profile=profile,
         answer_words=answer_words,
         batch_size=batch_size,
         device=device,
@@ -154,8 +154,8 @@ def rerank_shard(
     """Score this shard's share of the union of the candidate maps.
 
     `scorer["kind"]` is `vlm` (a Qwen-VL yes/no reranker: `model`, `video`,
-    `template`, `batch_size`, `device`, `dtype`, `shared_prefix`, optionally
-    `answer_words`; an unset template or answer words take the model's profile) or
+    `profile`, `batch_size`, `device`, `dtype`, `shared_prefix`, optionally
+    `answer_words`; an unset profile or answer words take the model's own) or
     `caption_reasoner` (the text teacher over the `captions` file: `model`, `asr`,
     `settings`).
     """
@@ -174,7 +174,7 @@ def rerank_shard(
     reranker = load_reranker(
         scorer["model"],
         scorer["video"],
-        scorer["template"],
+        scorer["profile"],
         scorer["batch_size"],
         scorer["device"],
         scorer["dtype"],
@@ -265,7 +265,13 @@ def main(argv=None):
         help="system name for the output files (default: the model's path, '/' read as '__')",
     )
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--template", help="prompt template (default: the model's own, else chat)")
+    parser.add_argument(
+        "--profile",
+        "--template",
+        dest="profile",
+        help="prompt profile: chat, short, rankvideo-release, rankvideo-trained, "
+        "qwen3-vl-reranker (default: the model's own, else chat)",
+    )
     parser.add_argument(
         "--answer-words",
         nargs=2,
@@ -294,7 +300,7 @@ def main(argv=None):
     reranker = load_reranker(
         args.model,
         video,
-        args.template,
+        args.profile,
         args.batch_size,
         args.device,
         args.dtype,

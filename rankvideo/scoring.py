@@ -16,7 +16,7 @@ import torch
 
 from rankvideo.models import load_vlm, model_identity, video_inputs
 from rankvideo.profile import resolve as resolve_profile
-from rankvideo.prompt import build_prompt, split_prompt
+from rankvideo.prompt import build_prompt, get_profile, split_prompt
 from rankvideo.shared_prefix import encode_prefix, suffix_logits
 from rankvideo.video import VideoSettings, for_processor, load_video
 
@@ -41,6 +41,30 @@ def answer_token_ids(tokenizer, word: str) -> list[int]:
     if not ids:
         raise ValueError(f"no single vocabulary token spells {word!r}")
     return sorted(ids)
+
+
+def answer_ids(tokenizer, word: str, mode: str = "spellings") -> list[int]:
+    """The vocabulary ids that count as answering `word`, as a prompt profile reads them.
+
+    spellings: single tokens of any case, with or without a leading space (this
+    project's); decoded: every regular token whose text, stripped and lower-cased, is
+    the word (the released RANKVIDEO inference); exact: the one token of the word
+    itself (the release's training, Qwen3-VL-Reranker).
+    """
+    if mode == "spellings":
+        return answer_token_ids(tokenizer, word)
+    if mode == "decoded":
+        texts = tokenizer.batch_decode([[i] for i in range(tokenizer.vocab_size)])
+        ids = [i for i, text in enumerate(texts) if text.strip().lower() == word.lower()]
+        if not ids:
+            raise ValueError(f"no vocabulary token reads {word!r}")
+        return ids
+    if mode == "exact":
+        encoded = tokenizer.encode(word, add_special_tokens=False)
+        if len(encoded) != 1:
+            raise ValueError(f"answer word {word!r} is {len(encoded)} tokens, not one")
+        return encoded
+    raise ValueError(f"answer token mode {mode!r}: use spellings, decoded or exact")
 
 
 def answer_logprobs(logits: torch.Tensor, yes_ids: Sequence[int], no_ids: Sequence[int]):
@@ -77,19 +101,20 @@ class VLMReranker:
 
     `model_path` is anything `from_pretrained` takes: a hub id such as
     `Qwen/Qwen3-VL-8B-Instruct` (from the local Hugging Face cache) or a folder.
-    A model trained here is scored with the template, answer words and frame
-    settings it was trained with (`rankvideo.profile`); `template`, `answer_words`
-    and the sampling keys of `video` left unset take those, and an explicit value
-    that disagrees is an error. With `shared_prefix` (the default) a video's prefix
-    is encoded once for all of its queries (`score_video`); off, every pair is a
-    full forward pass.
+    `profile` names a prompt profile (`rankvideo.prompt.PROFILES`). A model trained
+    here is scored with the profile, answer words and frame settings it was trained
+    with, a known checkpoint with its authors' profile (`rankvideo.profile`);
+    `profile`, `answer_words` and the sampling keys of `video` left unset take those.
+    With `shared_prefix` (the default) a video-first profile encodes a video's prefix
+    once for all of its queries (`score_video`); query-first profiles and
+    `shared_prefix=False` take a full forward pass per pair.
     """
 
     def __init__(
         self,
         model_path: str,
         video: VideoSettings | dict | None = None,
-        template: str | None = None,
+        profile: str | None = None,
         answer_words: tuple[str, str] | None = None,
         batch_size: int = 8,
         device: str = "auto",
@@ -98,7 +123,7 @@ class VLMReranker:
         shared_prefix: bool = True,
     ):
         video = dataclasses.asdict(video) if isinstance(video, VideoSettings) else dict(video or {})
-        self.profile = resolve_profile(model_path, template, answer_words, video)
+        self.profile = resolve_profile(model_path, profile, answer_words, video)
         log.info("scoring profile (%s): %s", self.profile.source, self.profile.as_dict())
         self.model_path = model_path
         self.model, self.processor, self.device = load_vlm(model_path, device, dtype, cache_dir)
@@ -106,10 +131,13 @@ class VLMReranker:
         self.video = for_processor(video | self.profile.video, self.processor)
         self.template = self.profile.template
         self.batch_size = batch_size
-        self.shared_prefix = shared_prefix
+        self.shared_prefix = shared_prefix and get_profile(self.template).video_first
+        if shared_prefix and not self.shared_prefix:
+            log.info("profile %r puts the query before the video: one pass per pair", self.template)
         self._split_checked = False
-        self.yes_ids = answer_token_ids(self.tokenizer, self.profile.answer_words[0])
-        self.no_ids = answer_token_ids(self.tokenizer, self.profile.answer_words[1])
+        yes, no = self.profile.answer_words
+        self.yes_ids = answer_ids(self.tokenizer, yes, self.profile.answers)
+        self.no_ids = answer_ids(self.tokenizer, no, self.profile.answers)
         log.info("answer tokens: yes %s, no %s", self.yes_ids, self.no_ids)
 
     def identity(self) -> dict:
@@ -183,7 +211,7 @@ class VLMReranker:
         joined = prefix_ids.tolist() + suffix["input_ids"]
         if joined != full.tolist():
             raise RuntimeError(
-                f"prompt template {self.template!r}: prefix + suffix tokens differ from the "
+                f"prompt profile {self.template!r}: prefix + suffix tokens differ from the "
                 "full prompt's; score with shared_prefix off"
             )
         self._split_checked = True

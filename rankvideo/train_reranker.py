@@ -25,8 +25,8 @@ from rankvideo import formats
 from rankvideo.losses import LossWeights, reranker_loss
 from rankvideo.models import video_inputs
 from rankvideo.profile import profile_for_training
-from rankvideo.prompt import build_prompt
-from rankvideo.scoring import answer_logprobs, answer_token_ids
+from rankvideo.prompt import build_prompt, get_profile
+from rankvideo.scoring import answer_ids, answer_logprobs
 from rankvideo.train_perception import DEFAULTS as STAGE1_DEFAULTS
 from rankvideo.training import (
     model_for_stage,
@@ -167,8 +167,8 @@ def train_reranker(settings: dict, callbacks=()) -> dict:
         train_dataset=groups,
         callbacks=list(callbacks),
         data_collator=GroupCollator(processor, video, settings["template"]),
-        yes_ids=answer_token_ids(processor.tokenizer, yes),
-        no_ids=answer_token_ids(processor.tokenizer, no),
+        yes_ids=answer_ids(processor.tokenizer, yes, get_profile(settings["template"]).answers),
+        no_ids=answer_ids(processor.tokenizer, no, get_profile(settings["template"]).answers),
         weights=weights,
     )
     run_trainer(trainer, work_dir)

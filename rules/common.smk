@@ -130,12 +130,12 @@ def scorer(system):
     if system == "rankvideo":
         # scored as trained: template, answer words and frames come from the model folder
         reader = {k: config["video"][k] for k in ("backend", "cache")}
-        return dict(kind="vlm", model=model, video=reader, template=None, **settings)
+        return dict(kind="vlm", model=model, video=reader, profile=None, **settings)
     return dict(
         kind="vlm",
         model=model,
         video=video_settings(),
-        template=config["prompt"]["template"],
+        profile=config["prompt"]["template"],
         **settings,
     )
 

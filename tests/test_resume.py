@@ -68,7 +68,7 @@ def interrupted_scoring(monkeypatch, reranker, task, output):
 
 
 def test_same_scorer_resumes(monkeypatch, model_copy, task, tmp_path, caplog):
-    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, template="short")
+    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, profile="short")
     output = tmp_path / "scores.jsonl"
     done = interrupted_scoring(monkeypatch, reranker, task, output)
     assert len(done) == 2  # the first video's two queries
@@ -92,7 +92,7 @@ def test_stale_partial_scores_are_not_resumed(
     change, named, monkeypatch, model_copy, task, tmp_path, caplog
 ):
     manifest, queries, pairs = task
-    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, template="short")
+    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, profile="short")
     output = tmp_path / "scores.jsonl"
     interrupted_scoring(monkeypatch, reranker, task, output)
     partial = output.with_name("scores.jsonl.partial")
@@ -100,11 +100,11 @@ def test_stale_partial_scores_are_not_resumed(
     marked = [{**r, "logit_delta": 123.0} for _, r in formats.read_jsonl(partial)]
     formats.write_jsonl(partial, marked)
     if change == "template":
-        reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, template="chat")
+        reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, profile="chat")
     elif change == "retrained":  # stage 2 wrote a new model at the same path
         weights = model_copy / "model.safetensors"
         weights.write_bytes(weights.read_bytes())
-        reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, template="short")
+        reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, profile="short")
     elif change == "query_text":
         queries = {**queries, "q1": "a blue triangle moving up"}
     else:
@@ -126,7 +126,7 @@ def test_partial_without_a_record_is_not_trusted(model_copy, task, tmp_path, cap
     formats.write_jsonl(output.with_name("scores.jsonl.partial"), [
         {"query_id": "q1", "doc_id": video, **score}
     ])  # fmt: skip
-    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, template="short")
+    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, profile="short")
     records = score_pairs(reranker, pairs, queries, manifest, output)
     assert "(no record of them): starting afresh" in caplog.text
     assert all(r["logit_delta"] != 123.0 for r in records)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rankvideo.prompt import TEMPLATES, build_prompt, split_prompt
+from rankvideo.prompt import PROFILES, build_prompt, split_prompt
 from rankvideo.rerank import candidate_pairs, score_pairs
 from rankvideo.scoring import VLMReranker
 from rankvideo.video import DECODES, VideoSettings, load_video
@@ -27,7 +27,16 @@ def assert_same(shared, per_pair, tolerance=1e-4):
             assert a[field] == pytest.approx(b[field], abs=tolerance), field
 
 
-@pytest.mark.parametrize("template", sorted(TEMPLATES))
+VIDEO_FIRST = sorted(name for name, p in PROFILES.items() if p.video_first)
+
+
+def test_which_profiles_share_the_video():
+    assert VIDEO_FIRST == ["chat", "rankvideo-trained", "short"]
+    with pytest.raises(ValueError, match="puts the query before the video"):
+        split_prompt("a red circle", "qwen3-vl-reranker")
+
+
+@pytest.mark.parametrize("template", VIDEO_FIRST)
 def test_prompt_splits_after_the_video(template):
     prefix, suffix = split_prompt("a red circle", template)
     assert prefix + suffix == build_prompt("a red circle", template)
@@ -35,17 +44,17 @@ def test_prompt_splits_after_the_video(template):
     assert "a red circle" in suffix and "a red circle" not in prefix
 
 
-@pytest.mark.parametrize("template", sorted(TEMPLATES))
+@pytest.mark.parametrize("template", sorted(PROFILES))
 def test_shared_prefix_equals_per_pair(tiny_vlm, demo_data, template):
-    reranker = VLMReranker(str(tiny_vlm), video=DEMO_VIDEO, template=template, batch_size=3)
+    """Every profile: the shared prefix where the video comes first, else one pass per pair."""
+    reranker = VLMReranker(str(tiny_vlm), video=DEMO_VIDEO, profile=template, batch_size=3)
+    assert reranker.shared_prefix == (template in VIDEO_FIRST)
     for path in sorted(demo_data["videos"].glob("*.mp4"))[:3]:
         decoded = load_video(path, reranker.video)
         for k in (1, 2, 3, 7):  # one query, part of a batch, a full batch, over two batches
             queries = QUERIES[:k]
-            reranker.shared_prefix = True
-            shared = reranker.score_video(decoded, queries)
-            reranker.shared_prefix = False
-            assert_same(shared, reranker.score_video(decoded, queries))
+            one_by_one = [reranker.score_decoded([q], [decoded])[0] for q in queries]
+            assert_same(reranker.score_video(decoded, queries), one_by_one)
         assert reranker.score_video(decoded, []) == []
 
 
@@ -56,7 +65,7 @@ def test_a_single_query_takes_one_full_pass(tiny_vlm, demo_data, monkeypatch):
     prefixes = []
     encode = scoring.encode_prefix
     monkeypatch.setattr(scoring, "encode_prefix", lambda *a: prefixes.append(1) or encode(*a))
-    reranker = VLMReranker(str(tiny_vlm), video=DEMO_VIDEO, template="short", batch_size=4)
+    reranker = VLMReranker(str(tiny_vlm), video=DEMO_VIDEO, profile="short", batch_size=4)
     decoded = load_video(sorted(demo_data["videos"].glob("*.mp4"))[0], reranker.video)
     reranker.score_video(decoded, QUERIES[:1])
     assert prefixes == []
@@ -66,7 +75,7 @@ def test_a_single_query_takes_one_full_pass(tiny_vlm, demo_data, monkeypatch):
 
 def test_shared_prefix_on_real_clips_of_different_lengths(tiny_vlm, real_videos):
     settings = VideoSettings(fps=2.0, max_frames=8, min_pixels=4096, max_pixels=16384)
-    reranker = VLMReranker(str(tiny_vlm), video=settings, template="chat", batch_size=4)
+    reranker = VLMReranker(str(tiny_vlm), video=settings, profile="chat", batch_size=4)
     paths = sorted(str(p) for p in real_videos.iterdir())
     lengths = {load_video(p, reranker.video)[0].shape[0] for p in paths}
     assert len(lengths) > 1
