@@ -1,8 +1,10 @@
 """Unpack the data archive safely and hand on validated, normalised files.
 
 Inputs are the release-layout archive (`data/...`) and/or files outside it
-(a folder of videos, queries, qrels, first-stage runs, query splits). Output is
-one folder of normalised files that every later step reads:
+(a folder of videos, queries, qrels, first-stage runs, query splits). Queries may
+be TSV or CSV and qrels TREC or JSON lines (MultiVENT 2.0's, see formats.py), and
+videos may sit in subfolders at any depth. Output is one folder of normalised
+files that every later step reads:
 
     queries.tsv  qrels.txt  splits/{train,eval}.txt  videos.tsv (doc_id, path)
     first_stage/<retriever>.json  candidates/<retriever>.json (eval top-`depth`)
@@ -25,6 +27,7 @@ import posixpath
 import shutil
 import tarfile
 import zlib
+from collections import Counter
 from pathlib import Path, PurePosixPath
 
 from rankvideo import formats
@@ -128,15 +131,15 @@ def scan_videos(folder) -> dict[str, str]:
     return manifest
 
 
-def _source(override, unpacked: Path | None, relative: str, what: str) -> Path:
+def _source(override, unpacked: Path | None, relative: str, what: str, key: str) -> Path:
+    """The file the config names (`data.<key>`), else the archive's `data/<relative>`."""
     if override:
         path = Path(override)
-    elif unpacked is not None:
-        path = unpacked / relative
-    else:
-        raise ValueError(
-            f"no {what}: set it in the config or give an archive that holds {relative}"
-        )
+    elif unpacked is None:
+        raise ValueError(f"no {what}: set data.{key} or give an archive that holds {relative}")
+    elif not (path := unpacked / relative).exists():
+        # the release's archive holds no videos, queries or qrels: they come with the dataset
+        raise FileNotFoundError(f"no {what}: the archive holds no data/{relative}; set data.{key}")
     if not path.exists():
         raise FileNotFoundError(f"{what} not found: {path}")
     return path
@@ -184,12 +187,15 @@ def _splits(train_queries, eval_queries, unpacked, queries: dict, judgements: di
     return splits
 
 
-def _first_stage(retriever, first_stage_dir, unpacked, queries: dict, manifest: dict) -> dict:
+def _first_stage(
+    retriever, first_stage_dir, unpacked, queries: dict, manifest: dict, depth: int
+) -> dict:
     path = _source(
         Path(first_stage_dir) / f"ranking_{retriever}.json" if first_stage_dir else None,
         unpacked,
         f"first_stage_results/ranking_{retriever}.json",
         f"first-stage run of {retriever!r}",
+        "first_stage_dir",
     )
     run = formats.read_run(path)
     if not run:
@@ -202,16 +208,24 @@ def _first_stage(retriever, first_stage_dir, unpacked, queries: dict, manifest: 
             f"e.g. {missing[:5]}"
         )
     if unpacked and (released := unpacked / f"videos2queriesranking_{retriever}.json").exists():
-        formats.read_candidates(released)  # validated; ours follows the configured depth
+        # validated; ours follows the configured depth, which may differ from the release's
+        per_query = Counter(q for qids in formats.read_candidates(released).values() for q in qids)
+        theirs = max(per_query.values(), default=0)
+        if theirs != depth:
+            log.warning(
+                "%s: the archive's candidate map reranks up to %d videos per query; "
+                "rerank.depth is %d",
+                released.name, theirs, depth,
+            )  # fmt: skip
     return run
 
 
-def _released(unpacked, manifest: dict) -> list[dict]:
-    """The archive's training records (their paths are still the release authors')."""
-    path = unpacked / "training_data.json" if unpacked else None
+def _released(unpacked, manifest: dict, wanted: bool) -> list[dict]:
+    """The archive's training records, when `wanted` (their paths are the release authors')."""
+    path = unpacked / "training_data.json" if unpacked and wanted else None
     if not (path and path.exists()):
         return []
-    records = formats.read_training_records(path)
+    records = formats.read_training_records(path, with_paths=False)  # ours replace them
     homeless = sorted({r["doc_id"] for r in records} - set(manifest))
     if homeless:
         raise ValueError(f"{path}: {len(homeless)} videos have no file, e.g. {homeless[:5]}")
@@ -263,11 +277,14 @@ def extract(
     train_depth: int = 20,
     train_retriever: str | None = None,
     video_backend: str = "decord",
+    released: bool = True,
 ) -> dict:
     """Check every input, then write the normalised data folder; returns counts.
 
     `video_backend` (decord or torchcodec) is the reader that opens each video
     that later steps read, to find broken files before any model runs.
+    `released`: read the archive's training records (for `training_data: archive`);
+    without them, evaluation needs neither the records nor their videos.
     """
     out = Path(output_dir)
     staging = out.with_name(f".{out.name}.archive") if archive else None
@@ -285,6 +302,7 @@ def extract(
             eval_queries=eval_queries,
             train_depth=train_depth,
             train_retriever=train_retriever,
+            released=released,
         )
         check_videos(data["manifest"], data.pop("read_later"), video_backend)
         if staging:
@@ -299,15 +317,20 @@ def extract(
 
 
 def _read(unpacked, retrievers, *, depth, videos, queries, qrels, first_stage_dir, train_queries,
-          eval_queries, train_depth, train_retriever) -> dict:  # fmt: skip
+          eval_queries, train_depth, train_retriever, released) -> dict:  # fmt: skip
     """Every input read and cross-checked, and the candidates cut; nothing written."""
-    qrels_path = _source(qrels, unpacked, "qrels.txt", "qrels")
-    query_text = formats.read_queries(_source(queries, unpacked, "queries.tsv", "queries"))
+    qrels_path = _source(qrels, unpacked, "qrels.txt", "qrels", "qrels")
+    query_text = formats.read_queries(
+        _source(queries, unpacked, "queries.tsv", "queries", "queries")
+    )
     judgements = formats.read_qrels(qrels_path)
-    manifest = scan_videos(_source(videos, unpacked, "videos", "video folder"))
+    manifest = scan_videos(_source(videos, unpacked, "videos", "video folder", "videos"))
     _known(judgements, query_text, qrels_path, "query ids")
     splits = _splits(train_queries, eval_queries, unpacked, query_text, judgements)
-    runs = {r: _first_stage(r, first_stage_dir, unpacked, query_text, manifest) for r in retrievers}
+    runs = {
+        r: _first_stage(r, first_stage_dir, unpacked, query_text, manifest, depth)
+        for r in retrievers
+    }
     candidates = {r: _eval_candidates(r, run, splits["eval"], depth) for r, run in runs.items()}
     # the teacher labels the top `train_depth` candidates of every training query
     train_retriever = train_retriever or retrievers[0]
@@ -315,7 +338,7 @@ def _read(unpacked, retrievers, *, depth, videos, queries, qrels, first_stage_di
         raise ValueError(f"training retriever {train_retriever!r} is not one of {retrievers}")
     train_run = {q: runs[train_retriever][q] for q in splits["train"] if q in runs[train_retriever]}
     train_candidates = formats.invert_run(train_run, train_depth)
-    released = _released(unpacked, manifest)
+    released = _released(unpacked, manifest, released)
     return {
         "queries": query_text,
         "judgements": judgements,

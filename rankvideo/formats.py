@@ -5,12 +5,19 @@ line of the first bad record, so a malformed input never turns into a silently
 shorter table. Inputs are UTF-8 (a byte-order mark and CRLF line ends are read
 like plain files), optionally gzipped (`.gz`); a JSON object that names a key
 twice is an error, not "the last one wins".
+
+Queries and qrels are also read in MultiVENT 2.0's formats, chosen by the file
+name: queries as CSV (`.csv`) with a `Query_id,query` header, judgements as JSON
+lines (`.jsonl`, `.json`) of `{query_id, doc_id, relevance}`.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
+import logging
 import math
 import struct
 import zlib
@@ -19,6 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TRAINING_RECORD_FIELDS = ("query_id", "query", "doc_id", "videos", "true_label")
+JUDGEMENT_FIELDS = ("query_id", "doc_id", "relevance")
+
+log = logging.getLogger(__name__)
 
 
 class FormatError(ValueError):
@@ -150,22 +160,120 @@ def _parse_float(path, number, text, what) -> float:
     return value
 
 
-# --- queries: TSV query_id<TAB>query_text -------------------------------------------
+# --- queries: TSV query_id<TAB>query_text, or CSV Query_id,query ---------------------
+
+
+def _kind(path) -> str:
+    """The format suffix of `path`, lower case, without a `.gz`: '.csv', '.jsonl', ..."""
+    return Path(Path(path).name.removesuffix(".gz")).suffix.lower()
 
 
 def read_queries(path) -> dict[str, str]:
+    """{query_id: text} from a TSV file, or from a CSV file (`.csv`, `.csv.gz`)."""
+    queries = _read_queries_csv(path) if _kind(path) == ".csv" else _read_queries_tsv(path)
+    if not queries:
+        raise FormatError(path, None, "no queries")
+    return queries
+
+
+def _read_queries_tsv(path) -> dict[str, str]:
     queries: dict[str, str] = {}
     for number, line in _lines(path):
         fields = line.split("\t")
         if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
             raise FormatError(path, number, "expected 'query_id<TAB>query_text'")
-        qid, text = fields[0].strip(), fields[1].strip()
-        if qid in queries:
-            raise FormatError(path, number, f"duplicate query id {qid!r}")
-        queries[qid] = text
-    if not queries:
-        raise FormatError(path, None, "no queries")
+        _add_query(queries, path, number, fields[0].strip(), fields[1].strip())
     return queries
+
+
+def _add_query(queries: dict, path, number: int, qid: str, text: str) -> None:
+    if qid in queries:
+        raise FormatError(path, number, f"duplicate query id {qid!r}")
+    queries[qid] = text
+
+
+CSV_ID_NAMES = ("query_id",)
+CSV_TEXT_NAMES = ("query", "query_text")
+
+
+def _read_queries_csv(path) -> dict[str, str]:
+    """MultiVENT 2.0's queries: a `Query_id,query` header, then one quoted CSV record each.
+
+    A text may hold commas, quotes and line breaks inside its quotes; its runs of
+    whitespace become single spaces, because the normalised TSV has no room for a
+    tab or a line break and the models read them as spaces anyway.
+    """
+    records = _csv_records(path)
+    header = next(records, None)
+    if header is None:
+        return {}
+    columns = _csv_columns(path, *header)
+    queries: dict[str, str] = {}
+    collapsed = 0
+    for number, row in records:
+        qid, text = _csv_query(path, number, row, columns)
+        clean = " ".join(text.split())
+        collapsed += clean != text.strip()
+        _add_query(queries, path, number, qid, clean)
+    if collapsed:
+        log.info("%s: collapsed the whitespace of %d query texts", path, collapsed)
+    return queries
+
+
+def _csv_query(path, number: int, row: list[str], columns: tuple[int, int]) -> tuple[str, str]:
+    """(id, text as written) of one CSV record, checked."""
+    if len(row) != 2:
+        hint = "; a text that holds a comma must be in double quotes" if len(row) > 2 else ""
+        raise FormatError(
+            path, number, f"expected 2 fields (Query_id,query), found {len(row)}{hint}"
+        )
+    qid, text = row[columns[0]].strip(), row[columns[1]]
+    _check_id(path, number, "query id", qid)
+    if not text.strip():
+        raise FormatError(path, number, f"query {qid!r} has an empty text")
+    return qid, text
+
+
+def _csv_records(path) -> Iterator[tuple[int, list[str]]]:
+    """(line where the record starts, fields) of every non-blank CSV record."""
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise FormatError(path, start, _csv_problem(e, reader.line_num)) from None
+        if any(field.strip() for field in row) or len(row) > 1:
+            yield start, row
+
+
+def _csv_problem(error: csv.Error, last_line: int) -> str:
+    if str(error) == "unexpected end of data":  # what csv says of a quote left open
+        return f"a quote opened in this record is never closed (the file ends at line {last_line})"
+    return f"invalid CSV: {error}"
+
+
+def _csv_columns(path, number: int, header: list[str]) -> tuple[int, int]:
+    """Positions of the id and the text in `header`, whose names are read in any case."""
+    names = [name.strip().lower() for name in header]
+    ids = [i for i, name in enumerate(names) if name in CSV_ID_NAMES]
+    texts = [i for i, name in enumerate(names) if name in CSV_TEXT_NAMES]
+    if len(names) != 2 or len(ids) != 1 or len(texts) != 1:
+        raise FormatError(
+            path,
+            number,
+            "expected the header 'Query_id,query' (or query_id,query_text, in any case), "
+            f"found {','.join(header)!r}",
+        )
+    return ids[0], texts[0]
+
+
+def _check_id(path, number: int, what: str, value: str) -> None:
+    """An id goes into whitespace-separated files (qrels, id lists): it cannot hold a space."""
+    if len(value.split()) != 1 or value.strip() != value:
+        raise FormatError(path, number, f"{what} {value!r} is empty or holds whitespace")
 
 
 def write_queries(path, queries: dict[str, str]) -> None:
@@ -176,10 +284,21 @@ def write_queries(path, queries: dict[str, str]) -> None:
             f.write(f"{qid}\t{text}\n")
 
 
-# --- qrels: TREC 'qid 0 docid rel' -------------------------------------------------
+# --- qrels: TREC 'qid 0 docid rel', or JSON lines {query_id, doc_id, relevance} -----
 
 
 def read_qrels(path) -> dict[str, dict[str, int]]:
+    """{query_id: {doc_id: grade}} from TREC qrels, or JSON lines (`.jsonl`, `.json`)."""
+    if _kind(path) in (".jsonl", ".json"):
+        qrels = _read_qrels_jsonl(path)
+    else:
+        qrels = _read_qrels_trec(path)
+    if not qrels:
+        raise FormatError(path, None, "no judgements")
+    return qrels
+
+
+def _read_qrels_trec(path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
     for number, line in _lines(path):
         fields = line.split()
@@ -190,12 +309,46 @@ def read_qrels(path) -> dict[str, dict[str, int]]:
             grade = int(rel)
         except ValueError:
             raise FormatError(path, number, f"relevance {rel!r} is not an integer") from None
-        if docid in qrels.setdefault(qid, {}):
-            raise FormatError(path, number, f"duplicate judgement for ({qid}, {docid})")
-        qrels[qid][docid] = grade
-    if not qrels:
-        raise FormatError(path, None, "no judgements")
+        _add_judgement(qrels, path, number, qid, docid, grade)
     return qrels
+
+
+def _read_qrels_jsonl(path) -> dict[str, dict[str, int]]:
+    """Ids may be JSON strings or integers (7 is the id '7'); a grade is an integer (2 or 2.0).
+
+    Floats and booleans are refused as ids: 7.0 or true is a writer's mistake, and
+    guessing an id from it could join the wrong video.
+    """
+    qrels: dict[str, dict[str, int]] = {}
+    for number, record in read_jsonl(path, JUDGEMENT_FIELDS):
+        qid = _json_id(path, number, "query_id", record["query_id"])
+        docid = _json_id(path, number, "doc_id", record["doc_id"])
+        _add_judgement(qrels, path, number, qid, docid, _json_grade(path, number, record))
+    return qrels
+
+
+def _json_grade(path, number: int, record: dict) -> int:
+    grade = record["relevance"]
+    if isinstance(grade, float) and grade.is_integer():
+        return int(grade)
+    if not is_number(grade) or isinstance(grade, float):
+        raise FormatError(path, number, f"relevance {grade!r} is not an integer")
+    return grade
+
+
+def _json_id(path, number: int, field: str, value) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise FormatError(path, number, f"{field} {value!r} is not a string or an integer")
+    _check_id(path, number, field, value)
+    return value
+
+
+def _add_judgement(qrels: dict, path, number: int, qid: str, docid: str, grade: int) -> None:
+    if docid in qrels.setdefault(qid, {}):
+        raise FormatError(path, number, f"duplicate judgement for ({qid}, {docid})")
+    qrels[qid][docid] = grade
 
 
 def write_qrels(path, qrels: dict[str, dict[str, int]]) -> None:
@@ -356,18 +509,25 @@ def write_jsonl(path, records: Iterable[dict]) -> int:
     return count
 
 
-def read_training_records(path) -> list[dict]:
-    """Training records of the release format, with their labels checked."""
+def read_training_records(path, with_paths: bool = True) -> list[dict]:
+    """Training records of the release format, with their labels checked.
+
+    `with_paths=False` lets a record leave out `videos`: the release's records are
+    given this machine's paths on extraction, so theirs are not needed.
+    """
+    required = [f for f in TRAINING_RECORD_FIELDS if with_paths or f != "videos"]
     records = []
-    for number, record in read_jsonl(path, TRAINING_RECORD_FIELDS):
+    for number, record in read_jsonl(path, required):
         label = record["true_label"]
         if isinstance(label, bool) or label not in (0, 1):  # True == 1, but not a label
             raise FormatError(path, number, f"true_label {label!r} is not 0 or 1")
         p = record.get("teacher_p_yes")
         if p is not None and not (is_number(p) and 0.0 <= p <= 1.0):
             raise FormatError(path, number, f"teacher_p_yes {p!r} is not a probability")
-        videos = record["videos"]
-        if not (isinstance(videos, list) and videos and all(isinstance(v, str) for v in videos)):
+        videos = record.get("videos")  # present unless not required
+        if "videos" in record and not (
+            isinstance(videos, list) and videos and all(isinstance(v, str) for v in videos)
+        ):
             raise FormatError(path, number, "videos must be a non-empty list of paths")
         records.append(record)
     return records

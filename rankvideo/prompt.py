@@ -45,6 +45,7 @@ class Profile:
     answer_words: tuple[str, str] = ("yes", "no")
     instruction: str = ""
     video: dict = field(default_factory=dict)  # frame and pixel defaults of the profile
+    max_length: int | None = None  # longer inputs are cut as the authors cut them
 
     @property
     def video_first(self) -> bool:
@@ -105,6 +106,7 @@ PROFILES = {
             ),
             answers="exact",
             instruction="Given a search query, retrieve relevant candidates that answer the query.",
+            max_length=10240,
             # a video file is read at fps 1 and at most 64 frames with qwen-vl-utils'
             # per-frame pixel defaults (its total-pixel cap applies to frame lists only)
             video={
@@ -123,6 +125,24 @@ KNOWN_MODELS = {
     "Qwen/Qwen3-VL-Reranker-2B": "qwen3-vl-reranker",
     "Qwen/Qwen3-VL-Reranker-8B": "qwen3-vl-reranker",
 }
+
+
+def kept_positions(ids: list[int], special: set[int], max_length: int) -> list[int]:
+    """Qwen3-VL-Reranker's cut of a long input: the last 5 tokens stay; before them every
+    special token (the video's included) stays and the other tokens are kept from the
+    start while the budget (max_length less the special tokens) lasts."""
+    head = len(ids) - 5
+    if head <= max_length:
+        return list(range(len(ids)))
+    budget = max_length - sum(ids[i] in special for i in range(head))
+    kept = []
+    for i in range(head):
+        if ids[i] in special:
+            kept.append(i)
+        elif budget > 0:
+            kept.append(i)
+            budget -= 1
+    return kept + list(range(head, len(ids)))
 
 
 def get_profile(name: str) -> Profile:

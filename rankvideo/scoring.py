@@ -16,7 +16,7 @@ import torch
 
 from rankvideo.models import load_vlm, model_identity, video_inputs
 from rankvideo.profile import resolve as resolve_profile
-from rankvideo.prompt import build_prompt, get_profile, split_prompt
+from rankvideo.prompt import build_prompt, get_profile, kept_positions, split_prompt
 from rankvideo.shared_prefix import encode_prefix, suffix_logits
 from rankvideo.video import VideoSettings, for_processor, load_video
 
@@ -135,6 +135,7 @@ class VLMReranker:
         if shared_prefix and not self.shared_prefix:
             log.info("profile %r puts the query before the video: one pass per pair", self.template)
         self._split_checked = False
+        self.cut_inputs = 0  # pairs cut to the profile's max_length
         yes, no = self.profile.answer_words
         self.yes_ids = answer_ids(self.tokenizer, yes, self.profile.answers)
         self.no_ids = answer_ids(self.tokenizer, no, self.profile.answers)
@@ -154,7 +155,32 @@ class VLMReranker:
     def inputs(self, queries: Sequence[str], videos: Sequence[tuple]) -> dict:
         """Processor outputs for a batch of (query, decoded video) pairs, left-padded."""
         texts = [build_prompt(q, self.template) for q in queries]
-        return video_inputs(self.processor, texts, videos, self.device)
+        inputs = video_inputs(self.processor, texts, videos, self.device)
+        max_length = get_profile(self.template).max_length
+        if max_length and inputs["attention_mask"].sum(dim=1).max() > max_length + 5:
+            inputs = self._cut(inputs, max_length)
+        return inputs
+
+    def _cut(self, inputs, max_length: int):
+        """Rows longer than the profile allows, cut as its authors cut them; re-padded."""
+        special = set(self.tokenizer.all_special_ids)
+        per_token = [k for k, v in inputs.items() if v.shape[:2] == inputs["input_ids"].shape]
+        rows = []
+        for i, mask in enumerate(inputs["attention_mask"].bool()):
+            ids = inputs["input_ids"][i][mask].tolist()
+            keep = torch.tensor(kept_positions(ids, special, max_length))
+            rows.append({k: inputs[k][i][mask][keep] for k in per_token})
+        self.cut_inputs += sum(
+            len(r["input_ids"]) < m
+            for r, m in zip(rows, inputs["attention_mask"].sum(dim=1).tolist(), strict=True)
+        )
+        width = max(len(r["input_ids"]) for r in rows)
+        for k in per_token:
+            pad = self.tokenizer.pad_token_id if k == "input_ids" else 0
+            inputs[k] = torch.stack([
+                torch.cat([r[k].new_full((width - len(r[k]),), pad), r[k]]) for r in rows
+            ])  # fmt: skip
+        return inputs
 
     @torch.inference_mode()
     def score_decoded(self, queries: Sequence[str], videos: Sequence[tuple]) -> list[dict]:

@@ -3,6 +3,9 @@ import re
 
 RETRIEVERS = config["data"]["retrievers"]
 SYSTEMS = config["rerank"]["systems"]
+BUILT_IN_SYSTEMS = ("base", "caption_reasoner", "rankvideo")
+# more systems, each a model scored with its own profile (config rerank.models)
+MORE_SYSTEMS = config["rerank"]["models"]
 SHARDS = list(range(config["rerank"]["shards"]))
 TINY_PREFIX = "tiny-"
 # Per-retriever files of the data step, written by `extract` and read downstream.
@@ -31,7 +34,19 @@ def check_settings():
     from rankvideo.models import check_model_path
 
     LossWeights(**config["stage2"]["losses"])
-    for model in config["models"].values():
+    clash = sorted(set(MORE_SYSTEMS) & set(BUILT_IN_SYSTEMS))
+    if clash:
+        raise ValueError(f"rerank.models: {clash} are the names of built-in systems")
+    unknown = [
+        s for s in SYSTEMS if s not in BUILT_IN_SYSTEMS and s not in MORE_SYSTEMS
+    ]
+    if unknown:
+        raise ValueError(
+            f"rerank.systems: {unknown} are neither built in ({', '.join(BUILT_IN_SYSTEMS)}) "
+            "nor defined under rerank.models"
+        )
+    models = [*config["models"].values(), *(m["model"] for m in MORE_SYSTEMS.values())]
+    for model in models:
         if not is_tiny(model):  # tiny-* models are built by the workflow
             check_model_path(model)
 
@@ -58,6 +73,8 @@ def system_model(system):
     """The model a reranking system scores with: a model name, or the stage-2 folder."""
     if system == "rankvideo":
         return str(rules.train_reranker.output.model)
+    if system in MORE_SYSTEMS:
+        return MORE_SYSTEMS[system]["model"]
     return {
         "base": config["models"]["vlm"],
         "caption_reasoner": config["models"]["teacher"],
@@ -72,7 +89,9 @@ def model_mem_mb(model, processes=1):
 
 
 def system_base_model(system):
-    """The config model a system's scoring job is sized by (stage 2 is the VLM's size)."""
+    """The model a system's scoring job is sized by (stage 2 is the VLM's size)."""
+    if system in MORE_SYSTEMS:
+        return MORE_SYSTEMS[system]["model"]
     return config["models"]["teacher" if system == "caption_reasoner" else "vlm"]
 
 
@@ -127,10 +146,21 @@ def scorer(system):
         )
     keys = ("batch_size", "device", "dtype", "shared_prefix")
     settings = {k: config["rerank"][k] for k in keys}
+    reader = {k: config["video"][k] for k in ("backend", "cache")}
     if system == "rankvideo":
-        # scored as trained: template, answer words and frames come from the model folder
-        reader = {k: config["video"][k] for k in ("backend", "cache")}
+        # scored as trained: profile, answer words and frames come from the model folder
         return dict(kind="vlm", model=model, video=reader, profile=None, **settings)
+    if system in MORE_SYSTEMS:
+        # scored as its authors score it, unless the system names its own profile or frames
+        spec = MORE_SYSTEMS[system]
+        video = reader | spec.get("video", {})
+        return dict(
+            kind="vlm",
+            model=model,
+            video=video,
+            profile=spec.get("profile"),
+            **settings,
+        )
     return dict(
         kind="vlm",
         model=model,

@@ -26,6 +26,8 @@ rule extract:
         train_depth=config["teacher"]["topk"],
         train_retriever=config["teacher"]["retriever"],
         video_backend=config["video"]["backend"],
+        # the release's training records (and their videos) only when training on them
+        released=config["training_data"] == "archive",
         folder=subpath(output.queries, parent=True),
     script:
         "../scripts/extract.py"

@@ -19,4 +19,5 @@ with log_to(snakemake.log[0]):
         train_depth=snakemake.params.train_depth,
         train_retriever=snakemake.params.train_retriever,
         video_backend=snakemake.params.video_backend,
+        released=snakemake.params.released,
     )

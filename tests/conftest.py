@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = [
     "Snakefile",
     "config.yaml",
+    "configs",
     "environment.yml",
     "rules",
     "scripts",

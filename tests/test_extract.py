@@ -1,13 +1,14 @@
 import io
 import json
 import logging
+import os
 import tarfile
 
 import pytest
 
 from rankvideo import formats
 from rankvideo.demo_data import MOTIONS, DemoSettings, build_archive, make_collection
-from rankvideo.extract import ArchiveError, UnsafeArchiveError, extract, unpack
+from rankvideo.extract import ArchiveError, UnsafeArchiveError, extract, scan_videos, unpack
 from rankvideo.training_data import build_from_config
 
 
@@ -91,8 +92,13 @@ def test_demo_first_stage_sees_only_its_attributes():
         make_collection(DemoSettings(first_stage_sees=("colour", "sound")))
 
 
-def test_extract_demo(tmp_path, demo_data):
+def test_extract_demo(tmp_path, demo_data, caplog):
     counts = extract(tmp_path / "data", ["strong", "weak"], depth=5, archive=demo_data["archive"])
+    # the archive's own candidate maps rerank 20 per query: the configured 5 is said
+    assert "videos2queriesranking_strong.json: the archive's candidate map reranks up to 20" in (
+        caplog.text
+    )
+    assert "rerank.depth is 5" in caplog.text
     out = tmp_path / "data"
     queries = formats.read_queries(out / "queries.tsv")
     evals = formats.read_ids(out / "splits" / "eval.txt")
@@ -196,3 +202,42 @@ def test_check_readable_reports_each_broken_clip(tmp_path, real_videos):
     broken = check_readable([*good, tmp_path / "empty.mp4", tmp_path / "text.mp4"], "decord")
     assert sorted(broken) == [str(tmp_path / "empty.mp4"), str(tmp_path / "text.mp4")]
     assert all(broken.values())
+
+
+def test_scan_videos_reads_bucket_folders_with_numeric_ids(tmp_path):
+    """MultiVENT 2.0's layout: {id // 100 + 1:06d}/{id}.mp4; the id is the file stem."""
+    videos = tmp_path / "videos"
+    for doc in (7, 99, 100, 1234, 109_800):
+        bucket = videos / f"{doc // 100 + 1:06d}"
+        bucket.mkdir(parents=True, exist_ok=True)
+        (bucket / f"{doc}.mp4").write_bytes(b"")
+    (videos / "000013" / "notes.txt").write_text("not a video")
+    manifest = scan_videos(videos)
+    assert sorted(manifest, key=int) == ["7", "99", "100", "1234", "109800"]
+    assert manifest["1234"] == str(videos / "000013" / "1234.mp4")
+    assert manifest["100"] == str(videos / "000002" / "100.mp4")
+    # one id filed in two buckets: both files are named
+    (videos / "000014").mkdir()
+    (videos / "000014" / "1234.mp4").write_bytes(b"")
+    with pytest.raises(ValueError) as caught:
+        scan_videos(videos)
+    message = str(caught.value)
+    assert "two videos share the id '1234'" in message
+    assert str(videos / "000013" / "1234.mp4") in message
+    assert str(videos / "000014" / "1234.mp4") in message
+
+
+def test_scan_videos_opens_no_file(tmp_path, monkeypatch):
+    """110k videos are listed, not read: only the videos that later steps use are decoded."""
+    for doc in range(300):
+        bucket = tmp_path / f"{doc // 100 + 1:06d}"
+        bucket.mkdir(exist_ok=True)
+        (bucket / f"{doc}.mp4").write_bytes(b"")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"opened {args[0]}")
+
+    monkeypatch.setattr(io, "open", refuse)
+    monkeypatch.setattr("builtins.open", refuse)
+    monkeypatch.setattr(os, "open", refuse)
+    assert len(scan_videos(tmp_path)) == 300

@@ -60,6 +60,7 @@ RECORD = {
     "teacher_reasoning": "The caption shows a red circle.",
 }
 SCORE = {"query_id": "q1", "doc_id": "a", "logit_delta": 1.5, "p_yes": 0.8}
+JUDGEMENT = {"query_id": "q1", "doc_id": "v1", "relevance": 2}
 
 
 def _tar(path: Path, *members: tarfile.TarInfo | tuple[str, bytes], mode="w:gz") -> Path:
@@ -215,6 +216,15 @@ def _two_files_for_one_id(inputs):
     return inputs / "videos" / "bikes.mp4"
 
 
+def _one_id_in_two_buckets(inputs):
+    """A video filed under its own bucket and, by mistake, under the next one too."""
+    clip = (inputs / "videos" / "bikes.mp4").resolve()
+    for bucket in ("000013", "000014"):
+        (inputs / "videos" / bucket).mkdir()
+        (inputs / "videos" / bucket / "1234.mp4").symlink_to(clip)
+    return inputs / "videos" / "000013" / "1234.mp4"
+
+
 def _labels_twice(folder: Path, _) -> Path:
     """The inputs of the training-data step, with one teacher label given twice."""
     label = {"query_id": "q1", "doc_id": "v1", "teacher_p_yes": 0.9, "teacher_reasoning": ""}
@@ -266,6 +276,73 @@ BAD = [
     bad_file("qrels-empty-file", "qrels.txt", "", formats.read_qrels, r"PATH: no judgements"),
     bad_file("qrels-latin1", "qrels.txt", b"q1 0 v1 1\nq1 0 caf" + INVALID_UTF8 + b" 1\n",
              formats.read_qrels, r"PATH:2: .*UTF-8.*byte offset 18"),
+    # queries: CSV 'Query_id,query' with a header (MultiVENT 2.0's)
+    bad_file("queries-csv-no-header", "queries.csv", "1,a query\n2,another\n",
+             formats.read_queries, r"PATH:1: expected the header 'Query_id,query'.*found '1,a q"),
+    bad_file("queries-csv-wrong-header", "queries.csv", "id,text\n1,a\n", formats.read_queries,
+             r"PATH:1: expected the header 'Query_id,query'"),
+    bad_file("queries-csv-header-three-columns", "queries.csv", "Query_id,query,lang\n1,a,es\n",
+             formats.read_queries, r"PATH:1: expected the header"),
+    bad_file("queries-csv-unterminated-quote", "queries.csv",
+             'Query_id,query\n1,a\n2,"open\n3,c\n', formats.read_queries,
+             r"PATH:3: a quote opened in this record is never closed"),
+    bad_file("queries-csv-stray-quote", "queries.csv", 'Query_id,query\n1,"a"b\n',
+             formats.read_queries, r"PATH:2: invalid CSV"),
+    bad_file("queries-csv-empty-text", "queries.csv", 'Query_id,query\n1,a\n2," \n "\n',
+             formats.read_queries, r"PATH:3: query '2' has an empty text"),
+    bad_file("queries-csv-empty-id", "queries.csv", "Query_id,query\n,a\n", formats.read_queries,
+             r"PATH:2: query id '' is empty or holds whitespace"),
+    bad_file("queries-csv-id-with-space", "queries.csv", 'Query_id,query\n"q 1",a\n',
+             formats.read_queries, r"PATH:2: query id 'q 1' is empty or holds whitespace"),
+    bad_file("queries-csv-duplicate-id", "queries.csv", "Query_id,query\n1,a\n\n1,b\n",
+             formats.read_queries, r"PATH:4: duplicate query id '1'"),
+    bad_file("queries-csv-three-columns", "queries.csv", "Query_id,query\n1,a, b\n",
+             formats.read_queries, r"PATH:2: expected 2 fields \(Query_id,query\), found 3"),
+    bad_file("queries-csv-one-column", "queries.csv", "Query_id,query\n1,a\n2\n",
+             formats.read_queries, r"PATH:3: expected 2 fields \(Query_id,query\), found 1"),
+    bad_file("queries-csv-header-only", "queries.csv", "Query_id,query\n", formats.read_queries,
+             r"PATH: no queries"),
+    bad_file("queries-csv-empty-file", "queries.csv", "", formats.read_queries,
+             r"PATH: no queries"),
+    bad_file("queries-csv-latin1", "queries.csv", b"Query_id,query\n1,caf" + INVALID_UTF8 + b"\n",
+             formats.read_queries, r"PATH:2: .*UTF-8.*byte offset 20"),
+    # qrels: JSON lines {query_id, doc_id, relevance} (MultiVENT 2.0's)
+    bad_file("qrels-jsonl-missing-field", "qrels.jsonl", _lines(JUDGEMENT, {"query_id": "q1",
+             "doc_id": "v2"}), formats.read_qrels, r"PATH:2: missing field\(s\) relevance"),
+    bad_file("qrels-jsonl-relevance-float", "qrels.jsonl",
+             _lines(JUDGEMENT, {**JUDGEMENT, "doc_id": "v2", "relevance": 1.5}),
+             formats.read_qrels, r"PATH:2: relevance 1.5 is not an integer"),
+    bad_file("qrels-jsonl-relevance-bool", "qrels.jsonl", _lines({**JUDGEMENT, "relevance": True}),
+             formats.read_qrels, r"PATH:1: relevance True is not an integer"),
+    bad_file("qrels-jsonl-relevance-string", "qrels.jsonl",
+             _lines({**JUDGEMENT, "relevance": "1"}), formats.read_qrels,
+             r"PATH:1: relevance '1' is not an integer"),
+    bad_file("qrels-jsonl-relevance-nan", "qrels.jsonl",
+             _lines(json.dumps(JUDGEMENT).replace("2}", "NaN}")), formats.read_qrels,
+             r"PATH:1: relevance nan is not an integer"),
+    bad_file("qrels-jsonl-duplicate-pair", "qrels.jsonl",
+             _lines(JUDGEMENT, {**JUDGEMENT, "doc_id": "v2"}, {**JUDGEMENT, "relevance": 0}),
+             formats.read_qrels, r"PATH:3: duplicate judgement for \(q1, v1\)"),
+    bad_file("qrels-jsonl-duplicate-pair-number-and-string", "qrels.jsonl",
+             _lines({**JUDGEMENT, "query_id": 7}, {**JUDGEMENT, "query_id": "7"}),
+             formats.read_qrels, r"PATH:2: duplicate judgement for \(7, v1\)"),
+    bad_file("qrels-jsonl-not-object", "qrels.jsonl", _lines(JUDGEMENT, ["q1", "v2", 1]),
+             formats.read_qrels, r"PATH:2: expected a JSON object"),
+    bad_file("qrels-jsonl-doc-id-float", "qrels.jsonl", _lines({**JUDGEMENT, "doc_id": 7.0}),
+             formats.read_qrels, r"PATH:1: doc_id 7.0 is not a string or an integer"),
+    bad_file("qrels-jsonl-query-id-bool", "qrels.jsonl", _lines({**JUDGEMENT, "query_id": True}),
+             formats.read_qrels, r"PATH:1: query_id True is not a string or an integer"),
+    bad_file("qrels-jsonl-doc-id-empty", "qrels.jsonl", _lines({**JUDGEMENT, "doc_id": " "}),
+             formats.read_qrels, r"PATH:1: doc_id ' ' is empty or holds whitespace"),
+    bad_file("qrels-jsonl-invalid-json", "qrels.jsonl", _lines(JUDGEMENT, '{"query_id": "q1",'),
+             formats.read_qrels, r"PATH:2: invalid JSON"),
+    bad_file("qrels-json-trec-lines", "qrels.json", "q1 0 v1 1\n", formats.read_qrels,
+             r"PATH:1: invalid JSON"),
+    bad_file("qrels-jsonl-duplicate-key", "qrels.jsonl",
+             _lines(json.dumps(JUDGEMENT)[:-1] + ', "relevance": 0}'), formats.read_qrels,
+             r"PATH:1: duplicate key 'relevance'"),
+    bad_file("qrels-jsonl-empty-file", "qrels.jsonl", "\n", formats.read_qrels,
+             r"PATH: no judgements"),
     # first-stage runs: JSON {qid: {docid: score}}
     bad_file("run-json-trailing-comma", "run.json", '{"q1": {"v1": 1.0,}}', formats.read_run,
              r"PATH:1: invalid JSON"),
@@ -479,6 +556,8 @@ BAD = [
                 r"1 of \d+ videos .*\n.*PATH: "),
     bad_dataset("video-two-files-one-id", _two_files_for_one_id,
                 r"two videos share the id 'bikes': PATH, .*sub/bikes.mkv"),
+    bad_dataset("video-one-id-in-two-buckets", _one_id_in_two_buckets,
+                r"two videos share the id '1234': PATH, .*/000014/1234.mp4"),
 ]  # fmt: skip
 
 
@@ -547,6 +626,11 @@ VARIANTS = {
 PLAIN = [
     ("queries", "queries.tsv", "q1\ta red circle\nq2\tpeople on bikes\n", formats.read_queries),
     ("qrels", "qrels.txt", "q1 0 v1 2\nq1 0 v2 0\nq2 0 v1 1\n", formats.read_qrels),
+    ("queries-csv", "queries.csv",
+     'Query_id,query\n101,"Protestas en Santiago, Chile — 2019"\n102,"Наводнение\nв  Краснодаре"\n',
+     formats.read_queries),
+    ("qrels-jsonl", "qrels.jsonl",
+     _lines(JUDGEMENT, {"query_id": 101, "doc_id": 1234, "relevance": 0}), formats.read_qrels),
     ("run-json", "run.json", json.dumps({"q1": {"v1": 1.5, "v2": -1}, "q2": {"v1": 0}}, indent=1),
      formats.read_run),
     ("run-trec", "x.run", "q1 Q0 v1 1 1.5 t\nq1 Q0 v2 2 -1 t\nq2 Q0 v1 1 0 t\n",

@@ -1,5 +1,6 @@
 import gzip
 import json
+import logging
 
 import pytest
 import pytrec_eval
@@ -167,3 +168,79 @@ def test_non_utf8_names_line_and_byte_offset(tmp_path):
         FormatError, match=r"queries.tsv:2: not UTF-8 text: byte 0xff at byte offset 9"
     ):
         formats.read_queries(path)
+
+
+# MultiVENT 2.0's queries: CSV with a header, quoted fields, any language
+MULTIVENT_CSV = (
+    "Query_id,query\n"
+    '101,"Protestas en Santiago, Chile — 2019"\n'
+    "102,Наводнение в Краснодаре\n"
+    '103,"东京奥运会 ""开幕式"""\n'
+    '104,"wildfire\nin   California\tsmoke"\n'
+)
+MULTIVENT_QUERIES = {
+    "101": "Protestas en Santiago, Chile — 2019",
+    "102": "Наводнение в Краснодаре",
+    "103": '东京奥运会 "开幕式"',
+    "104": "wildfire in California smoke",
+}
+
+
+@pytest.mark.parametrize("name", ["queries.csv", "queries.CSV", "queries.csv.gz"])
+def test_queries_csv(tmp_path, name, caplog):
+    path = tmp_path / name
+    data = MULTIVENT_CSV.encode()
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with caplog.at_level(logging.INFO, logger="rankvideo.formats"):
+        queries = formats.read_queries(path)
+    assert queries == MULTIVENT_QUERIES
+    assert "collapsed the whitespace of 1 query texts" in caplog.text
+    # the normalised TSV holds every text as it was read
+    formats.write_queries(tmp_path / "queries.tsv", queries)
+    assert formats.read_queries(tmp_path / "queries.tsv") == queries
+
+
+@pytest.mark.parametrize(
+    "header", ["query_id,query", "QUERY_ID,Query", "query_id,query_text", " Query_id , query "]
+)
+def test_queries_csv_header_names_in_any_case(tmp_path, header):
+    path = tmp_path / "queries.csv"
+    path.write_text(f"{header}\n1,a query\n")
+    assert formats.read_queries(path) == {"1": "a query"}
+
+
+def test_queries_csv_columns_in_either_order(tmp_path):
+    path = tmp_path / "queries.csv"
+    path.write_text('query,Query_id\n"a query, with a comma",q7\n')
+    assert formats.read_queries(path) == {"q7": "a query, with a comma"}
+
+
+def test_queries_csv_errors_name_the_line_where_the_record_starts(tmp_path):
+    path = tmp_path / "queries.csv"
+    path.write_text('Query_id,query\n1,"two\nlines"\n1,again\n')
+    with pytest.raises(FormatError, match=r"queries.csv:4: duplicate query id '1'"):
+        formats.read_queries(path)
+    path.write_text('Query_id,query\n1,fine\n2,"never closed\n3,more\n')
+    with pytest.raises(FormatError, match=r"queries.csv:3: .*quote.*never closed"):
+        formats.read_queries(path)
+
+
+QRELS = {"101": {"7": 2, "1234": 0}, "q2": {"v1": 1}}
+
+
+@pytest.mark.parametrize("name", ["qrels.jsonl", "qrels.jsonl.gz", "qrels.json", "qrels.JSONL"])
+def test_qrels_json_lines(tmp_path, name):
+    """Numeric ids are read as their decimal strings; 2.0 is the grade 2."""
+    text = (
+        '{"query_id": 101, "doc_id": 7, "relevance": 2}\n'
+        "\n"
+        '{"query_id": "101", "doc_id": "1234", "relevance": 0}\n'
+        '{"doc_id": "v1", "relevance": 1.0, "query_id": "q2", "note": "other fields are left"}\n'
+    )
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    qrels = formats.read_qrels(path)
+    assert qrels == QRELS
+    assert all(isinstance(g, int) for docs in qrels.values() for g in docs.values())
+    formats.write_qrels(tmp_path / "qrels.txt", qrels)
+    assert formats.read_qrels(tmp_path / "qrels.txt") == QRELS

@@ -125,3 +125,47 @@ def test_a_folder_named_like_a_known_checkpoint_takes_its_profile(
     assert VLMReranker(str(folder), video=DEMO_VIDEO, profile="chat").template == "chat"
     assert f"not its authors' '{profile}'" in caplog.text
     assert VLMReranker(str(tiny_vlm), video=DEMO_VIDEO).template == "chat"  # no profile
+
+
+def authors_cut(ids, special, max_length):
+    """Qwen3-VL-Reranker's truncation, restated from its code: the last 5 tokens stay,
+    special tokens stay, other tokens are kept in order up to the budget."""
+    head, tail = ids[:-5], ids[-5:]
+    if len(head) <= max_length:
+        return ids
+    budget = max_length - sum(1 for t in head if t in special)
+    kept = []
+    for t in head:
+        if t in special:
+            kept.append(t)
+        elif budget > 0:
+            kept.append(t)
+            budget -= 1
+    return kept + tail
+
+
+def test_long_inputs_are_cut_as_qwen3_vl_reranker_cuts_them(tiny_vlm, clip, monkeypatch):
+    import dataclasses
+
+    from rankvideo import prompt
+
+    short = dataclasses.replace(prompt.PROFILES["qwen3-vl-reranker"], max_length=60)
+    monkeypatch.setitem(prompt.PROFILES, "qwen3-vl-reranker", short)
+    reranker = VLMReranker(str(tiny_vlm), video=DEMO_VIDEO, profile="qwen3-vl-reranker")
+    decoded = load_video(clip, reranker.video)
+    queries = ["a short query", QUERY + " and a much longer tail of words " * 3]
+    batch = reranker.inputs(queries, [decoded, decoded])
+    special = set(reranker.tokenizer.all_special_ids)
+    monkeypatch.setitem(
+        prompt.PROFILES, "qwen3-vl-reranker", dataclasses.replace(short, max_length=None)
+    )
+    for i, query in enumerate(queries):
+        full = reranker.inputs([query], [decoded])["input_ids"][0].tolist()
+        row = batch["input_ids"][i][batch["attention_mask"][i].bool()].tolist()
+        assert row == authors_cut(full, special, 60)
+        assert row.count(reranker.tokenizer.convert_tokens_to_ids("<|video_pad|>")) == full.count(
+            reranker.tokenizer.convert_tokens_to_ids("<|video_pad|>")
+        )
+    assert reranker.cut_inputs == 2
+    (score,) = reranker.score_decoded(queries[:1], [decoded])
+    assert score["logit_delta"] == score["logit_delta"]  # finite, from the cut input

@@ -1,5 +1,6 @@
 """Real Snakemake runs: lint, dry run, the demo end to end, and a new user's own data."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,36 @@ def test_bad_config_is_refused_before_any_job(workdir, bad, named):
     assert result.returncode != 0
     assert named in result.stdout + result.stderr
     assert not (workdir / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "name, target, systems, rules",
+    [
+        ("released", "results/eval/ndcg.tsv",
+         ["base", "rankvideo-release", "rankvideo-trained", "qwen3-vl-reranker"], ["extract"]),
+        ("multivent", "all", ["base", "rankvideo"],
+         ["extract", "training_data", "train_perception", "train_reranker", "plots"]),
+    ],
+)  # fmt: skip
+def test_shipped_configs_plan_their_runs(workdir, name, target, systems, rules):
+    """configs/*.yaml, with their placeholder paths, plan the run they describe."""
+    data = workdir / "multivent"
+    (data / "videos").mkdir(parents=True)
+    for placeholder in ("data.tar.gz", "queries.csv", "judgments.jsonl"):
+        (data / placeholder).write_text("")
+    result = snakemake(
+        target, "-n", "--quiet", "rules", "--configfile", f"configs/{name}.yaml", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.MULTILINE))
+    for rule in rules:
+        assert rule in planned, result.stdout
+    assert int(planned["rerank_shard"]) == 64 * len(systems)
+    if name == "released":  # scoring only: nothing is captioned, labelled or trained
+        assert not {"captions_shard", "teacher_shard", "train_reranker"} & planned.keys()
+    result = snakemake(target, "-n", "--configfile", f"configs/{name}.yaml", cwd=workdir)
+    shards = set(re.findall(r"results/rerank/shards/([\w.-]+)/0\.jsonl", result.stdout))
+    assert shards == set(systems)
 
 
 @pytest.mark.workflow
