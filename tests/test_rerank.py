@@ -219,6 +219,19 @@ def test_command_line_entry_points(tmp_path, tiny_vlm, small_task, capsys):
     )
     records = [r for _, r in formats.read_jsonl(out / "base.jsonl")]
     assert len(records) == 8 and formats.read_run(out / "base.run").keys() == {"q1", "q2", "q3"}
+    # the release's prompt by name; the output is named after the model's whole path
+    rerank_cli.main(
+        ["--model", str(tiny_vlm), "--video2queries", str(tmp_path / "v2q.json")]
+        + ["--query-mapping", str(tmp_path / "queries.tsv"), "--video-dir", str(video_dir)]
+        + ["--output-dir", str(out), "--max-frames", "8", "--min-pixels", "4096"]
+        + ["--max-pixels", "4096", "--profile", "rankvideo-release"]
+    )
+    released = [r for _, r in formats.read_jsonl(out / f"{system_name(str(tiny_vlm))}.jsonl")]
+    assert len(released) == 8
+    assert {(r["query_id"], r["doc_id"]) for r in released} == {
+        (r["query_id"], r["doc_id"]) for r in records
+    }
+    assert released != records  # another prompt, other scores
     first_stage = {q: {} for q in queries}
     for rank, (video, qids) in enumerate(cmap.items()):
         for q in qids:
