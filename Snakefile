@@ -22,7 +22,10 @@ include: "rules/train_perception.smk"
 include: "rules/train_reranker.smk"
 include: "rules/rerank.smk"
 include: "rules/evaluate.smk"
+include: "rules/significance.smk"
+include: "rules/depth.smk"
 include: "rules/plots.smk"
+include: "rules/teacher_audit.smk"
 include: "rules/bench.smk"
 
 

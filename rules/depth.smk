@@ -1,0 +1,1 @@
+# depth: filled in by its rules

@@ -1,0 +1,1 @@
+# significance: filled in by its rules

@@ -1,0 +1,1 @@
+# teacher_audit: filled in by its rules
