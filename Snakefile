@@ -11,6 +11,9 @@ configfile: "config.yaml"
 validate(config, "schemas/config.schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/demo_data.smk"
 include: "rules/tiny_models.smk"
@@ -27,6 +30,7 @@ include: "rules/depth.smk"
 include: "rules/plots.smk"
 include: "rules/teacher_audit.smk"
 include: "rules/bench.smk"
+include: "rules/provenance.smk"
 
 
 rule all:
@@ -39,3 +43,4 @@ rule all:
         rules.training_data.output.captions,
         rules.plot_teacher.output.plot,
         rules.plot_training.output.plot,
+        rules.provenance.output.table,

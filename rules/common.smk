@@ -240,3 +240,33 @@ def bench_settings():
         "device": config["rerank"]["device"],
         "dtype": config["rerank"]["dtype"],
     }
+
+
+def provenance_models():
+    """Every model the run's systems score or train with: role -> name or folder."""
+    models = {
+        f"models.{role}": model_path(name) for role, name in config["models"].items()
+    }
+    for system in SYSTEMS:
+        if system == "rankvideo":
+            models["stage 1"] = str(rules.train_perception.output.model)
+            models["stage 2 (rankvideo)"] = str(rules.train_reranker.output.model)
+        elif system in MORE_SYSTEMS:
+            models[f"system {system}"] = model_path(MORE_SYSTEMS[system]["model"])
+    return models
+
+
+def provenance_inputs(wildcards):
+    """The models built here and every data file (`data_<name>`, for the digests)."""
+    built = [
+        m
+        for m in provenance_models().values()
+        if m.startswith(("resources/", "results/"))
+    ]
+    data = {f"data_{key}": path for key, path in extract_inputs(wildcards).items()}
+    outputs = rules.extract.output
+    for key in ("queries", "qrels", "videos", "train", "eval"):
+        data[f"data_results_{key}"] = outputs[key]
+    for retriever, run in zip(RETRIEVERS, outputs.first_stage):
+        data[f"data_results_first_stage_{retriever}"] = run
+    return {"models": built} | data

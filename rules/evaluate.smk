@@ -7,8 +7,14 @@ rule evaluate:
             rules.rerank_merge.output.scores, retriever=RETRIEVERS, system=SYSTEMS
         ),
     output:
-        table="results/eval/ndcg.tsv",
-        per_query="results/eval/per_query.tsv",
+        table=report(
+            "results/eval/ndcg.tsv", caption="../report/ndcg.rst", category="Evaluation"
+        ),
+        per_query=report(
+            "results/eval/per_query.tsv",
+            caption="../report/per_query.rst",
+            category="Evaluation",
+        ),
     log:
         "logs/eval/ndcg.log",
     conda:
