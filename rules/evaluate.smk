@@ -8,7 +8,9 @@ rule evaluate:
         ),
     output:
         table=report(
-            "results/eval/ndcg.tsv", caption="../report/ndcg.rst", category="Evaluation"
+            "results/eval/ndcg.tsv",
+            caption="../report/ndcg.rst",
+            category="Evaluation",
         ),
         per_query=report(
             "results/eval/per_query.tsv",
