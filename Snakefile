@@ -44,3 +44,6 @@ rule all:
         rules.plot_teacher.output.plot,
         rules.plot_training.output.plot,
         rules.provenance.output.table,
+        rules.teacher_audit.output.audit,
+        rules.teacher_audit.output.calibration,
+        rules.teacher_audit.output.plot,

@@ -17,6 +17,7 @@ WORKFLOW_FILES = [
     "config.yaml",
     "configs",
     "environment.yml",
+    "report",
     "rules",
     "scripts",
     "schemas",

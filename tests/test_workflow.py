@@ -37,7 +37,8 @@ def test_dry_run_plans_the_default_target(workdir):
     assert result.returncode == 0, result.stderr
     rules = ["demo_data", "tiny_models", "extract", "captions_shard", "teacher_shard"]
     rules += ["training_data", "train_perception", "train_reranker", "rerank_shard"]
-    rules += ["evaluate", "plots", "plot_teacher", "plot_training"]
+    rules += ["evaluate", "plots", "plot_teacher", "plot_training", "teacher_audit"]
+    rules += ["provenance"]
     for rule in rules:
         assert rule in result.stdout
 
@@ -120,7 +121,7 @@ def test_demo_end_to_end(workdir):
     table = pd.read_csv(workdir / "results/eval/ndcg.tsv", sep="\t")
     systems = ["first_stage", "base", "caption_reasoner", "rankvideo"]
     assert [tuple(r) for r in table[["retriever", "system"]].values] == [
-        (retriever, system) for retriever in ("strong", "weak") for system in systems
+        (retriever, system) for retriever in ("strong", "weak", "mean") for system in systems
     ]
     metrics = [c for c in table.columns if c.startswith(("ndcg@", "recall@"))]
     assert ((table[metrics] >= 0) & (table[metrics] <= 1)).all().all()
