@@ -43,6 +43,8 @@ rule all:
         rules.training_data.output.captions,
         rules.plot_teacher.output.plot,
         rules.plot_training.output.plot,
+        rules.significance.output.tests,
+        rules.significance.output.table,
         rules.provenance.output.table,
         rules.teacher_audit.output.audit,
         rules.teacher_audit.output.calibration,

@@ -13,6 +13,15 @@ them. The final order is handed to pytrec_eval as rank-based scores, so its own
 tie handling never changes it. Judged queries that a run lacks count as zero
 (trec_eval -c), and how many there were is written down. A retriever whose first
 stage scores nDCG@10 0 has no relative change: that cell is left empty.
+
+The mean rows. With two or more retrievers, the summary ends with one row per
+system whose retriever is `mean`: the macro average over retrievers of every
+nDCG@k and Recall@k column (each retriever weighs the same). Every retriever is
+evaluated on the same judged queries, so its `queries` is that number;
+`missing_from_run` is the sum over retrievers (each missing query counted as zero
+in its retriever's average). Its relative change is computed from the mean rows
+(mean system nDCG@10 over mean first-stage nDCG@10). A system that lacks a
+retriever gets no mean row; a retriever may not be named `mean` then.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ log = logging.getLogger(__name__)
 
 CUTOFFS = (5, 10, 20, 50, 100)
 FIRST_STAGE = "first_stage"
+MEAN = "mean"  # the retriever of the mean rows
 
 
 def read_scores(path, field: str) -> dict[str, dict[str, float]]:
@@ -153,12 +163,37 @@ def evaluate(
     )
     summary.insert(2, "queries", counts["size"].to_numpy())
     summary.insert(3, "missing_from_run", (counts["size"] - counts["sum"]).to_numpy())
+    summary = with_mean_rows(summary)
     summary["rel_change_ndcg@10"] = relative_change(summary)
     for row in summary.itertuples():
-        if row.missing_from_run:
+        if row.missing_from_run and row.retriever != MEAN:
             log.warning("%s/%s: %d judged queries missing from the run, counted as 0",
                         row.retriever, row.system, row.missing_from_run)  # fmt: skip
     return summary, per_query
+
+
+def with_mean_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary, then per system its macro average over retrievers (retriever `mean`).
+
+    Nothing is added for a single retriever (the row would repeat it).
+    """
+    retrievers = list(dict.fromkeys(summary.retriever))
+    if len(retrievers) < 2:
+        return summary
+    if MEAN in retrievers:
+        raise ValueError(f"a retriever is named {MEAN!r}, the name of the mean rows: rename it")
+    present = summary.groupby("system", sort=False)["retriever"].nunique()
+    partial = present.index[present < len(retrievers)]
+    if len(partial):
+        log.warning("no mean row for %s: not evaluated on every retriever", ", ".join(partial))
+    rows = summary[summary.system.isin(present.index[present == len(retrievers)])]
+    metrics = [c for c in summary.columns if "@" in c]
+    mean = rows.groupby("system", sort=False).agg(
+        {"queries": "max", "missing_from_run": "sum"} | dict.fromkeys(metrics, "mean")
+    )
+    mean = mean.reset_index()
+    mean.insert(0, "retriever", MEAN)
+    return pd.concat([summary, mean[summary.columns]], ignore_index=True)
 
 
 def relative_change(summary: pd.DataFrame) -> pd.Series:

@@ -1,1 +1,30 @@
-# significance: filled in by its rules
+rule significance:
+    input:
+        per_query=rules.evaluate.output.per_query,
+        summary=rules.evaluate.output.table,
+    output:
+        tests=report(
+            "results/eval/significance.tsv",
+            caption="../report/significance.rst",
+            category="Evaluation",
+        ),
+        table=report(
+            "results/eval/table.md",
+            caption="../report/table.rst",
+            category="Evaluation",
+        ),
+    log:
+        "logs/eval/significance.log",
+    conda:
+        "../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        metric=config["evaluate"]["significance"]["metric"],
+        alpha=config["evaluate"]["significance"]["alpha"],
+        resamples=config["evaluate"]["significance"]["resamples"],
+        seed=config["evaluate"]["significance"]["seed"],
+    script:
+        "../scripts/significance.py"

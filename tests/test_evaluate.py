@@ -162,3 +162,50 @@ def test_malformed_scores_name_the_line(tmp_path):
             {("r", "sys"): tmp_path / "sys.jsonl"},
             depth=2,
         )
+
+
+def test_mean_rows_average_the_retrievers(tmp_path, caplog):
+    formats.write_qrels(tmp_path / "qrels.txt", QRELS)
+    (tmp_path / "good.json").write_text(json.dumps({"q1": {"a": 3.0, "b": 2.0}, "q2": {"d": 1.0}}))
+    (tmp_path / "poor.json").write_text(json.dumps({"q1": {"c": 3.0, "b": 2.0, "a": 1.0}}))
+    formats.write_jsonl(
+        tmp_path / "sys.jsonl",
+        [
+            {"query_id": "q1", "doc_id": d, "logit_delta": s}
+            for d, s in (("a", 2), ("b", 1), ("c", 0))
+        ]
+        + [{"query_id": "q2", "doc_id": "d", "logit_delta": 0.0}],
+    )
+    runs = {"good": tmp_path / "good.json", "poor": tmp_path / "poor.json"}
+    summary, per_query = evaluate(
+        tmp_path / "qrels.txt",
+        runs,
+        {(r, "sys"): tmp_path / "sys.jsonl" for r in runs},
+        depth=3,
+        cutoffs=(5, 10),
+    )
+    assert [tuple(r) for r in summary[["retriever", "system"]].values] == [
+        ("good", "first_stage"), ("good", "sys"), ("poor", "first_stage"), ("poor", "sys"),
+        ("mean", "first_stage"), ("mean", "sys"),
+    ]  # fmt: skip
+    rows = summary.set_index(["retriever", "system"])
+    for system in ("first_stage", "sys"):
+        for column in ("ndcg@5", "ndcg@10", "recall@5", "recall@10"):
+            expected = (rows.loc[("good", system), column] + rows.loc[("poor", system), column]) / 2
+            assert rows.loc[("mean", system), column] == pytest.approx(expected), column
+        # the same 3 judged queries for every retriever; missing ones summed (q3; q2, q3)
+        assert rows.loc[("mean", system), "queries"] == 3
+        assert rows.loc[("mean", system), "missing_from_run"] == 1 + 2
+    mean = rows.loc["mean"]
+    assert mean.loc["sys", "rel_change_ndcg@10"] == pytest.approx(
+        mean.loc["sys", "ndcg@10"] / mean.loc["first_stage", "ndcg@10"] - 1
+    )
+    assert mean.loc["first_stage", "rel_change_ndcg@10"] == 0.0
+    assert "mean/" not in caplog.text  # missing queries are reported per retriever only
+    # the per-query table has no mean rows; one retriever gets none either
+    assert "mean" not in set(per_query.retriever)
+    single, _ = evaluate(tmp_path / "qrels.txt", {"good": runs["good"]}, {}, depth=3)
+    assert list(single.retriever) == ["good"]
+    # a retriever may not take the mean rows' name
+    with pytest.raises(ValueError, match="a retriever is named 'mean'"):
+        evaluate(tmp_path / "qrels.txt", {"mean": runs["good"], "poor": runs["poor"]}, {}, depth=3)
