@@ -1,4 +1,5 @@
-"""Figures of the evaluation: nDCG@10 per retriever x system, score ECDFs."""
+"""Figures of the evaluation: nDCG@10 per retriever x system, per-query changes against
+the first stage, quality and cost against the rerank depth, score ECDFs."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from rankvideo import formats  # noqa: E402
+from rankvideo.evaluate import FIRST_STAGE, MEAN  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +26,28 @@ def _save(fig, output) -> None:
     log.info("wrote %s", output)
 
 
-def plot_ndcg(table, output, metric: str = "ndcg@10") -> None:
-    """Grouped bars: one group per retriever, one bar per system."""
-    summary = pd.read_csv(table, sep="\t")
-    wide = summary.pivot(index="retriever", columns="system", values=metric)
+def _table(table) -> pd.DataFrame:
+    """A TSV table (path) or a DataFrame, with ids read as text."""
+    if isinstance(table, pd.DataFrame):
+        return table
+    return pd.read_csv(table, sep="\t", dtype={"retriever": str, "system": str, "query_id": str})
+
+
+def _retrievers(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of real retrievers: rows averaged over retrievers (`mean`) are left out."""
+    means = table.retriever == MEAN
+    if means.any():
+        log.info("left out %d rows of retriever %r (averages over retrievers)", means.sum(), MEAN)
+    return table[~means]
+
+
+def ndcg_figure(table, metric: str = "ndcg@10"):
+    """Grouped bars: one group per retriever, one bar per system (`mean` rows left out)."""
+    summary = _retrievers(_table(table))
+    retrievers = list(dict.fromkeys(summary.retriever))
     systems = list(dict.fromkeys(summary.system))  # table order: first_stage first
-    wide = wide[systems]
+    wide = summary.pivot(index="retriever", columns="system", values=metric)
+    wide = wide.loc[retrievers, systems]
     fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(wide) * max(1, len(systems)) / 2, 3.6))
     width = 0.8 / len(systems)
     x = np.arange(len(wide))
@@ -40,7 +59,125 @@ def plot_ndcg(table, output, metric: str = "ndcg@10") -> None:
     ax.set_ylim(0, 1.05)
     ax.set_title(f"{metric} on the evaluation queries")
     ax.legend(frameon=False, fontsize=8)
-    _save(fig, output)
+    return fig
+
+
+def plot_ndcg(table, output, metric: str = "ndcg@10") -> None:
+    _save(ndcg_figure(table, metric), output)
+
+
+def per_query_deltas(per_query, metric: str = "ndcg@10") -> dict[str, dict[str, pd.Series]]:
+    """{retriever: {system: per-query change of `metric` against the first stage}},
+    each sorted from the largest gain to the largest loss."""
+    table = _retrievers(_table(per_query))
+    deltas: dict[str, dict[str, pd.Series]] = {}
+    for retriever, rows in table.groupby("retriever", sort=False):
+        base = rows[rows.system == FIRST_STAGE].set_index("query_id")[metric]
+        if base.empty:
+            raise ValueError(f"{retriever}: the per-query table has no {FIRST_STAGE} rows")
+        deltas[retriever] = {}
+        for system, own in rows[rows.system != FIRST_STAGE].groupby("system", sort=False):
+            values = own.set_index("query_id")[metric]
+            differ = values.index.symmetric_difference(base.index)
+            if len(differ):
+                raise ValueError(
+                    f"{retriever}/{system}: {len(differ)} queries are not in both "
+                    f"{system} and {FIRST_STAGE}, e.g. {list(differ[:5])}"
+                )
+            delta = values - base.loc[values.index]
+            deltas[retriever][system] = delta.sort_values(ascending=False, kind="stable")
+    return deltas
+
+
+def per_query_delta_figure(per_query, metric: str = "ndcg@10"):
+    """One panel per retriever: each system's per-query change against the first stage,
+    sorted, over the query rank; the legend gives the mean and the queries up and down."""
+    deltas = per_query_deltas(per_query, metric)
+    fig, axes = plt.subplots(
+        1, len(deltas), figsize=(4.6 * len(deltas), 3.6), squeeze=False, sharey=True
+    )
+    for ax, (retriever, systems) in zip(axes[0], deltas.items(), strict=True):
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        queries = 0
+        for system, delta in systems.items():
+            queries = max(queries, len(delta))
+            up, down = int((delta > 0).sum()), int((delta < 0).sum())
+            ax.plot(
+                np.arange(1, len(delta) + 1),
+                delta.to_numpy(),
+                drawstyle="steps-mid",
+                marker="o" if len(delta) <= 60 else None,
+                markersize=3,
+                label=f"{system}: mean {delta.mean():+.3f}, {up} up, {down} down",
+            )
+        ax.set_title(f"{retriever} ({queries} queries)")
+        ax.set_xlabel("query rank, by change")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(frameon=False, fontsize=7)
+    axes[0][0].set_ylabel(f"{metric} minus {FIRST_STAGE}")
+    return fig
+
+
+def plot_per_query_delta(per_query, output, metric: str = "ndcg@10") -> None:
+    _save(per_query_delta_figure(per_query, metric), output)
+
+
+def _time_unit(seconds: float) -> tuple[float, str]:
+    if seconds >= 2 * 3600:
+        return 3600.0, "h"
+    if seconds >= 2 * 60:
+        return 60.0, "min"
+    return 1.0, "s"
+
+
+def depth_figure(table, metric: str = "ndcg@10"):
+    """Per retriever (columns): `metric` against the rerank depth per system, the first
+    stage as a dashed line; below, where measured, the estimated scoring time."""
+    table = _retrievers(_table(table))
+    retrievers = list(dict.fromkeys(table.retriever))
+    systems = [s for s in dict.fromkeys(table.system) if s != FIRST_STAGE]
+    colours = {s: f"C{i}" for i, s in enumerate(systems)}
+    reranked = table[table.system != FIRST_STAGE]
+    timed = reranked.est_seconds.notna().any()
+    rows = 2 if timed else 1
+    fig, axes = plt.subplots(
+        rows,
+        len(retrievers),
+        figsize=(4.6 * len(retrievers), 3.4 * rows),
+        squeeze=False,
+        sharex=True,
+    )
+    depths = sorted(table.depth.unique())
+    scale, unit = _time_unit(reranked.est_seconds.max() if timed else 0.0)
+    for column, retriever in enumerate(retrievers):
+        rows_r = table[table.retriever == retriever]
+        ax = axes[0][column]
+        first = rows_r[rows_r.system == FIRST_STAGE][metric]
+        if len(first):
+            ax.axhline(first.iloc[0], color="grey", linestyle="--", label=FIRST_STAGE)
+        for system in systems:
+            own = rows_r[rows_r.system == system].sort_values("depth")
+            ax.plot(own.depth, own[metric], marker="o", color=colours[system], label=system)
+        ax.set_title(retriever)
+        ax.set_ylabel(metric)
+        ax.legend(frameon=False, fontsize=8)
+        if timed:
+            ax = axes[1][column]
+            for system in systems:
+                own = rows_r[rows_r.system == system].sort_values("depth")
+                ax.plot(own.depth, own.est_seconds / scale, marker="o", color=colours[system])
+            ax.set_ylabel(f"estimated scoring time ({unit})")
+            ax.set_ylim(bottom=0)
+        for ax in axes[:, column]:
+            ax.set_xscale("log")
+            ax.set_xticks(depths, [str(d) for d in depths])
+            ax.minorticks_off()
+        axes[-1][column].set_xlabel("rerank depth (first-stage candidates reranked)")
+    return fig
+
+
+def plot_depth(table, output, metric: str = "ndcg@10") -> None:
+    _save(depth_figure(table, metric), output)
 
 
 def plot_score_ecdf(
@@ -62,8 +199,9 @@ def plot_score_ecdf(
     _save(fig, output)
 
 
-def plot_all(table, reranked, ndcg_png, ecdf_png) -> None:
+def plot_all(table, per_query, reranked, ndcg_png, per_query_png, ecdf_png) -> None:
     plot_ndcg(table, ndcg_png)
+    plot_per_query_delta(per_query, per_query_png)
     plot_score_ecdf(reranked, ecdf_png)
 
 

@@ -1,9 +1,15 @@
 rule plots:
     input:
         table=rules.evaluate.output.table,
+        per_query=rules.evaluate.output.per_query,
         reranked=rules.evaluate.input.reranked,
     output:
         ndcg="results/plots/ndcg.png",
+        per_query_delta=report(
+            "results/plots/per_query_delta.png",
+            caption="../report/per_query_delta.rst",
+            category="Evaluation",
+        ),
         ecdf="results/plots/logit_delta_ecdf.png",
     log:
         "logs/plots/plots.log",

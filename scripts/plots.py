@@ -1,4 +1,4 @@
-"""Plot nDCG@10 per retriever x system and the ECDF of the reranker scores."""
+"""Plot nDCG@10 per retriever x system, the per-query changes and the reranker score ECDFs."""
 
 from itertools import product
 
@@ -9,9 +9,11 @@ params = snakemake.params
 with log_to(snakemake.log[0]):
     plot_all(
         snakemake.input.table,
+        snakemake.input.per_query,
         dict(
             zip(product(params.retrievers, params.systems), snakemake.input.reranked, strict=True)
         ),
         snakemake.output.ndcg,
+        snakemake.output.per_query_delta,
         snakemake.output.ecdf,
     )

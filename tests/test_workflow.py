@@ -38,7 +38,7 @@ def test_dry_run_plans_the_default_target(workdir):
     rules = ["demo_data", "tiny_models", "extract", "captions_shard", "teacher_shard"]
     rules += ["training_data", "train_perception", "train_reranker", "rerank_shard"]
     rules += ["evaluate", "plots", "plot_teacher", "plot_training", "teacher_audit"]
-    rules += ["provenance", "significance"]
+    rules += ["provenance", "significance", "depth"]
     for rule in rules:
         assert rule in result.stdout
 
