@@ -4,13 +4,21 @@ rule plots:
         per_query=rules.evaluate.output.per_query,
         reranked=rules.evaluate.input.reranked,
     output:
-        ndcg="results/plots/ndcg.png",
+        ndcg=report(
+            "results/plots/ndcg.png",
+            caption="../report/ndcg_plot.rst",
+            category="Evaluation",
+        ),
         per_query_delta=report(
             "results/plots/per_query_delta.png",
             caption="../report/per_query_delta.rst",
             category="Evaluation",
         ),
-        ecdf="results/plots/logit_delta_ecdf.png",
+        ecdf=report(
+            "results/plots/logit_delta_ecdf.png",
+            caption="../report/ecdf.rst",
+            category="Evaluation",
+        ),
     log:
         "logs/plots/plots.log",
     conda:
@@ -30,7 +38,11 @@ rule plot_teacher:
     input:
         ranking=rules.training_data.output.ranking,
     output:
-        plot="results/plots/teacher_p_yes.png",
+        plot=report(
+            "results/plots/teacher_p_yes.png",
+            caption="../report/teacher_p_yes.rst",
+            category="Data",
+        ),
     log:
         "logs/plots/teacher_p_yes.log",
     conda:
@@ -48,7 +60,11 @@ rule plot_training:
         stage1=rules.train_perception.output.log,
         stage2=rules.train_reranker.output.log,
     output:
-        plot="results/plots/training_loss.png",
+        plot=report(
+            "results/plots/training_loss.png",
+            caption="../report/training_loss.rst",
+            category="Training",
+        ),
     log:
         "logs/plots/training_loss.log",
     conda:
