@@ -19,6 +19,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 DRY_RUN_LIMIT = 300  # a dry run: 2-5 s
 DEMO_LIMIT = 2400  # the demo's whole DAG: 5-6 min, 12 min 40 s on a slow machine
 USER_DATA_LIMIT = 1200  # real clips, no training: 1-2 min
+REPORT_LIMIT = 600  # snakemake --report after the demo
 
 
 def snakemake(*args, cwd, timeout=DRY_RUN_LIMIT):
@@ -174,6 +175,30 @@ def test_demo_end_to_end(workdir):
     # a finished shard is not redone
     again = snakemake("--cores", "2", "-n", "results/eval/ndcg.tsv", cwd=workdir)
     assert "Nothing to be done" in again.stdout + again.stderr
+    # the results package: significance, the paper table with its mean row, depth, audit
+    tests = pd.read_csv(workdir / "results/eval/significance.tsv", sep="\t")
+    assert set(tests.system) == set(systems[1:]) and tests.p_holm.between(0, 1).all()
+    paper = (workdir / "results/eval/table.md").read_text()
+    assert "| mean |" in paper and "rankvideo" in paper
+    depth = pd.read_csv(workdir / "results/eval/depth.tsv", sep="\t")
+    deepest = depth[depth.depth == config["rerank"]["depth"]].set_index(["retriever", "system"])
+    for (retriever, system), row in deepest.iterrows():
+        assert row["ndcg@10"] == pytest.approx(ndcg[(retriever, system)], abs=1e-4)
+    audit = pd.read_csv(workdir / "results/teacher/audit.tsv", sep="\t").set_index("measure")
+    assert audit.loc["pairs", "value"] == len(ranking)
+    # the report holds every table and plot of the run, and the provenance
+    report = snakemake("--report", "results/report.html", cwd=workdir, timeout=REPORT_LIMIT)
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (workdir / "results/report.html").read_text()
+    shown = ["table.md", "ndcg.tsv", "per_query.tsv", "significance.tsv", "depth.tsv"]
+    shown += ["ndcg.png", "per_query_delta.png", "logit_delta_ecdf.png", "depth.png"]
+    shown += ["teacher_p_yes.png", "teacher_audit.png", "audit.tsv", "calibration.tsv"]
+    shown += ["training_loss.png", "provenance.tsv", "config.yaml"]
+    for name in shown:
+        assert name in html, name
+    assert html.count("image/png") >= 7  # the plots are embedded, not linked
+    provenance = (workdir / "results/provenance/provenance.tsv").read_text()
+    assert "stage 2 (rankvideo): results/stage2/model\tsha256:" in provenance
 
 
 @pytest.mark.workflow
