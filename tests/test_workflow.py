@@ -61,7 +61,7 @@ def test_archive_training_data_skips_the_teacher(workdir):
         ("rerank: {depht: 10}", "depht"),
         ("rerank: {depth: ten}", "'ten' is not of type 'integer'"),
         ("rerank: {shards: 0}", "0 is less than the minimum of 1"),
-        ("rerank: {systems: [base, rankvid]}", "'rankvid' is not one of"),
+        ("rerank: {systems: [base, rankvid]}", "rerank.systems: ['rankvid'] are neither built in"),
         ("video: {fps: -1}", "-1 is less than or equal to the minimum of 0"),
         ("models: {vlm: models/missing/qwen}", "models/missing/qwen: no such model folder"),
         ("models: {teacher: empty}", "empty: the folder holds no model"),
@@ -154,7 +154,7 @@ def test_demo_end_to_end(workdir):
     assert counts.pairs.sum() == len(ranking)
     assert (workdir / "results/plots/teacher_p_yes.png").stat().st_size > 10_000
     # training: both stages logged every step, and the trained reranker beats the zero-shot
-    # one and, by the margin, the first stage (which cannot see motion)
+    # one, and the first stage (which cannot see motion) by 0.05
     for stage in ("stage1", "stage2"):
         steps = pd.read_csv(workdir / f"results/{stage}/train_log.tsv", sep="\t")
         assert len(steps) == config[stage]["max_steps"]
