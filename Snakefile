@@ -33,6 +33,22 @@ include: "rules/bench.smk"
 include: "rules/provenance.smk"
 
 
+# Steps that only read and write files (no torch, tests/test_imports.py) run on the
+# submitting host of a cluster run instead of waiting in the queue as jobs.
+localrules:
+    captions_merge,
+    teacher_merge,
+    rerank_merge,
+    evaluate,
+    significance,
+    depth,
+    plots,
+    plot_teacher,
+    plot_training,
+    teacher_audit,
+    provenance,
+
+
 rule all:
     default_target: True
     input:

@@ -1,4 +1,4 @@
-"""Probes of the demo's reranker (docs/demo_learning.md): what it uses, and what it can see.
+"""Probes of the demo's reranker (docs/demo.md): what it uses, and what it can see.
 
     python devtools/demo_probes.py effects results/rerank/strong/rankvideo.jsonl
     python devtools/demo_probes.py perception resources/models/tiny-qwen3-vl

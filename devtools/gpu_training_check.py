@@ -1,4 +1,4 @@
-"""GPU checks of the training paths that the CPU cannot run (see README, "Training").
+"""GPU checks of the training paths that the CPU cannot run (docs/training.md).
 
 1. The QLoRA chain on the tiny model: stage 1 (4-bit base + adapter) -> stage 2 from
    that adapter -> the trained adapter loaded by `VLMReranker` and scored with and
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from rankvideo import bench, formats, tiny_models
+from rankvideo import bench, formats
+from rankvideo.demo import tiny_models
 from rankvideo.scoring import VLMReranker
 from rankvideo.train_perception import train_perception
 from rankvideo.train_reranker import train_reranker

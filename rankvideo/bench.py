@@ -58,8 +58,8 @@ def random_model(name: str, folder: Path, device: str) -> str:
     """Build (once) a randomly initialised model of a released model's shapes."""
     import torch
 
+    from rankvideo.demo.tiny_models import build_vlm
     from rankvideo.models import pick_device
-    from rankvideo.tiny_models import build_vlm
 
     folder = Path(folder)
     if not (folder / "config.json").exists():
@@ -92,7 +92,7 @@ def queries(k: int) -> list[str]:
 
 def write_clips(folder: Path, frames: int, size: int, count: int) -> list[Path]:
     """`count` mp4 clips of `frames` frames: a coloured square crossing a noisy frame."""
-    from rankvideo.demo_data import encode_mp4
+    from rankvideo.demo.data import encode_mp4
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(frames)

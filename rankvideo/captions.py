@@ -18,8 +18,10 @@ import torch
 from tqdm import tqdm
 
 from rankvideo import formats
+from rankvideo.extract import scan_videos
 from rankvideo.fingerprint import file_stats
 from rankvideo.models import load_vlm, model_identity, video_inputs
+from rankvideo.pairs import check_shard, shard_of
 from rankvideo.resumable import ResumableOutput
 from rankvideo.video import (
     VideoDecodeError,
@@ -164,18 +166,12 @@ def caption_shard(
     video: dict, settings: dict,
 ) -> list[dict]:  # fmt: skip
     """Caption this shard's share of the videos that training and evaluation need."""
-    from rankvideo.rerank import check_shard, shard_of
-
     check_shard(shard, shards)
     needed = videos_needed(candidates, qrels, train_ids)
     mine = [v for v in needed if shard_of(v, shards) == shard]
     log.info("shard %d/%d: %d of %d videos", shard, shards, len(mine), len(needed))
     captioner = Captioner(model, VideoSettings(**video), **settings)
     return caption_videos(captioner, mine, formats.read_manifest(manifest), output)
-
-
-def read_captions(path) -> dict[str, str]:
-    return formats.read_texts(path)
 
 
 def main(argv=None):
@@ -191,8 +187,6 @@ def main(argv=None):
     parser.add_argument("--dtype", default="auto")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from rankvideo.extract import scan_videos
-
     manifest = scan_videos(args.video_root)
     video = VideoSettings(**from_arguments(args))
     captioner = Captioner(

@@ -551,6 +551,18 @@ def read_texts(path) -> dict[str, str]:
     return texts
 
 
+def read_captions(path) -> dict[str, str]:
+    """Captions of the videos: JSON lines {doc_id, text} (and the captioner's `meta`)."""
+    return read_texts(path)
+
+
+def read_asr(path) -> dict[str, str]:
+    """Optional speech transcripts: JSON lines {doc_id, text}; no file, no transcripts."""
+    if not path:
+        return {}
+    return read_texts(path)
+
+
 # --- id lists and video manifests ---------------------------------------------------
 
 
@@ -595,17 +607,3 @@ def append_jsonl(stream, records: Iterable[dict]) -> None:
     for record in records:
         stream.write(json.dumps(record, ensure_ascii=False) + "\n")
     stream.flush()
-
-
-def merge_jsonl(paths: Iterable, output, key: tuple[str, ...]) -> int:
-    """Concatenate JSON-lines shards sorted by `key`; a key seen twice is an error."""
-    records = {}
-    for path in paths:
-        for number, record in read_jsonl(path, key):
-            k = tuple(record[f] for f in key)
-            if k in records:
-                raise FormatError(
-                    path, number, f"{dict(zip(key, k, strict=True))} is in two shards"
-                )
-            records[k] = record
-    return write_jsonl(output, (records[k] for k in sorted(records)))

@@ -11,8 +11,7 @@ import logging
 from pathlib import Path
 
 from rankvideo import formats
-from rankvideo.captions import read_captions
-from rankvideo.teacher import ReasoningTeacher, judge_pairs, read_asr
+from rankvideo.teacher import ReasoningTeacher, judge_pairs
 
 
 def main(argv=None):
@@ -51,8 +50,8 @@ def main(argv=None):
         teacher,
         pairs,
         formats.read_queries(args.queries),
-        read_captions(args.captions_jsonl),
-        read_asr(args.asr_jsonl),
+        formats.read_captions(args.captions_jsonl),
+        formats.read_asr(args.asr_jsonl),
         args.output,
     )
 

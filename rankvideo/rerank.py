@@ -1,12 +1,13 @@
 """Rerank first-stage candidates: score every (query, video) pair with a VLM.
 
 The workflow splits the pairs into shards by video (each shard an independent
-job), then merges the shards into one file per retriever. Pairs are scored in
-video order: each video is decoded (or read from the frame cache) once, and by
-default its prefix is encoded once for all of its queries (`shared_prefix`).
-Scores are appended to `<output>.partial` as they come, so a crashed or stopped
-job resumes where it stopped; a video that cannot be decoded fails its pairs, the
-others are still scored and kept, and the job then fails naming every such video.
+job), then merges the shards into one file per retriever (`rankvideo.pairs`).
+Pairs are scored in video order: each video is decoded (or read from the frame
+cache) once, and by default its prefix is encoded once for all of its queries
+(`shared_prefix`). Scores are appended to `<output>.partial` as they come, so a
+crashed or stopped job resumes where it stopped; a video that cannot be decoded
+fails its pairs, the others are still scored and kept, and the job then fails
+naming every such video.
 """
 
 from __future__ import annotations
@@ -14,41 +15,27 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import zlib
-from collections.abc import Iterable
 from itertools import groupby
 from pathlib import Path
 
 from tqdm import tqdm
 
 from rankvideo import formats
+from rankvideo.extract import scan_videos
 from rankvideo.fingerprint import digest, file_stats
+from rankvideo.pairs import SCORE_FIELDS, candidate_pairs, check_shard, shard_of, write_reranked
 from rankvideo.resumable import ResumableOutput
-
-# rankvideo.video (and with it torch) is imported where a model scores: the merge
-# jobs only read and write JSON lines and stay light
+from rankvideo.scoring import VLMReranker
+from rankvideo.teacher import ReasoningTeacher, judge_pairs
+from rankvideo.video import (
+    VideoDecodeError,
+    add_arguments,
+    decode_summary,
+    from_arguments,
+    load_video,
+)
 
 log = logging.getLogger(__name__)
-
-SCORE_FIELDS = ("logprob_yes", "logprob_no", "logit_delta", "p_yes")
-
-
-def shard_of(video_id: str, shards: int) -> int:
-    """Stable shard of a video (the same on every machine and Python run)."""
-    return zlib.crc32(video_id.encode()) % shards
-
-
-def check_shard(shard: int, shards: int) -> None:
-    """A shard index outside 0..shards-1 would silently select no pairs."""
-    if shards < 1 or not 0 <= shard < shards:
-        raise ValueError(f"shard {shard} of {shards}: the index must be in 0..{shards - 1}")
-
-
-def candidate_pairs(candidate_maps: Iterable[dict[str, list[str]]]) -> list[tuple[str, str]]:
-    """The union of (video, query) pairs of several candidate maps, in video order."""
-    return sorted(
-        {(video, qid) for cmap in candidate_maps for video, qids in cmap.items() for qid in qids}
-    )
 
 
 def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[dict]:
@@ -60,8 +47,6 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
             f"candidates name {len(unknown_q)} unknown queries {unknown_q[:5]} and "
             f"{len(unknown_v)} videos without a file {unknown_v[:5]}"
         )
-    from rankvideo.video import VideoDecodeError, decode_summary, load_video
-
     keys = [(q, v) for v, q in pairs]
     fingerprint = {
         "scorer": reranker.identity(),
@@ -127,8 +112,6 @@ def load_reranker(
 ):
     """A VLMReranker; `profile`, `answer_words` and the sampling keys missing from `video`
     take the model's own scoring profile (see rankvideo.profile)."""
-    from rankvideo.scoring import VLMReranker
-
     return VLMReranker(
         model_path=model,
         video=video,
@@ -165,11 +148,8 @@ def rerank_shard(
     log.info("shard %d/%d: %d of %d pairs", shard, shards, len(mine), len(pairs))
     query_text = formats.read_queries(queries)
     if scorer["kind"] == "caption_reasoner":
-        from rankvideo.captions import read_captions
-        from rankvideo.teacher import ReasoningTeacher, judge_pairs, read_asr
-
         teacher = ReasoningTeacher(scorer["model"], **scorer["settings"])
-        texts, asr = read_captions(captions), read_asr(scorer.get("asr"))
+        texts, asr = formats.read_captions(captions), formats.read_asr(scorer.get("asr"))
         return judge_pairs(teacher, mine, query_text, texts, asr, output, as_scores=True)
     reranker = load_reranker(
         scorer["model"],
@@ -182,63 +162,6 @@ def rerank_shard(
         scorer.get("answer_words"),
     )
     return score_pairs(reranker, mine, query_text, formats.read_manifest(manifest), output)
-
-
-def write_reranked(
-    records: list[dict], jsonl, run, tag: str, first_stage: dict | None = None, depth: int = 0
-) -> None:
-    """Per-pair scores sorted by query and descending score, and the TREC run.
-
-    With the first-stage run, ties fall back to its order and the TREC run is the final
-    cascade ranking (the reranked top `depth`, then the first-stage rest) as rank-based
-    scores, so trec_eval on the file reports the row that `evaluate` writes. Without it
-    (the command line's candidates only), the run holds the scores themselves.
-    """
-    from rankvideo.evaluate import cascade
-
-    by_query: dict[str, dict[str, dict]] = {}
-    for r in records:
-        by_query.setdefault(r["query_id"], {})[r["doc_id"]] = r
-    ordered = []
-    trec: dict[str, dict[str, float]] = {}
-    for qid in sorted(by_query):
-        scores = {d: r["logit_delta"] for d, r in by_query[qid].items()}
-        if first_stage is None:
-            ordered += [by_query[qid][d] for d in formats.ranked(scores)]
-            trec[qid] = scores
-            continue
-        final = cascade(first_stage[qid], scores, depth, f"{jsonl}: query {qid}")
-        ordered += [by_query[qid][d] for d in final[: len(scores)]]
-        trec[qid] = {d: float(len(final) - i) for i, d in enumerate(final)}
-    formats.write_jsonl(jsonl, ordered)
-    formats.write_trec_run(run, trec, tag)
-
-
-def merge_shards(shards: list, candidates, first_stage, depth: int, jsonl, run, system: str):
-    """One retriever's pairs from the system's shards; every candidate must be scored.
-
-    Writes the pairs (`jsonl`) and the final cascade ranking over the first stage (`run`).
-    """
-    scored = {}
-    for path in shards:
-        for number, r in formats.read_jsonl(path, ("query_id", "doc_id", *SCORE_FIELDS)):
-            pair = (r["query_id"], r["doc_id"])
-            if pair in scored:
-                raise formats.FormatError(path, number, f"pair {pair} is scored twice")
-            scored[pair] = r
-    wanted = [(q, v) for v, qids in formats.read_candidates(candidates).items() for q in qids]
-    missing = [pair for pair in wanted if pair not in scored]
-    if missing:
-        raise ValueError(
-            f"{len(missing)} candidate pairs of {candidates} have no score, e.g. {missing[:5]}"
-        )
-    first = formats.read_run(first_stage)
-    unknown = sorted({q for q, _ in wanted} - set(first))
-    if unknown:
-        raise ValueError(f"{first_stage}: no results for the candidate queries {unknown[:5]}")
-    write_reranked([scored[p] for p in wanted], jsonl, run, system, first, depth)
-    log.info("merged %d pairs of %s into %s", len(wanted), candidates, jsonl)
-    return len(wanted)
 
 
 def system_name(model: str) -> str:
@@ -283,8 +206,6 @@ def main(argv=None):
         action="store_true",
         help="a full forward pass per pair instead of one shared video prefix per video",
     )
-    from rankvideo.video import add_arguments, from_arguments
-
     add_arguments(parser)
     # frame settings left unset take the model's own profile (then the defaults)
     parser.set_defaults(fps=None, max_frames=None, min_pixels=None, max_pixels=None)
@@ -292,8 +213,6 @@ def main(argv=None):
     parser.add_argument("--dtype", default="auto")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
-    from rankvideo.extract import scan_videos
 
     name = args.name or system_name(args.model)
     video = {k: v for k, v in from_arguments(args).items() if v is not None}

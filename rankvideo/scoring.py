@@ -205,7 +205,7 @@ class VLMReranker:
 
         A video with a single query takes one full forward pass even with the shared
         prefix on: splitting it costs a second pass and a cache for nothing (0.6-0.75x
-        the throughput of one pass for Qwen3-VL-8B on an H100, README "Fast scoring").
+        the throughput of one pass for Qwen3-VL-8B on an H100, docs/scoring.md).
         """
         if not queries:
             return []

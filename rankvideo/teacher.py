@@ -20,10 +20,9 @@ import torch
 from tqdm import tqdm
 
 from rankvideo import formats
-from rankvideo.captions import read_captions
 from rankvideo.fingerprint import digest
 from rankvideo.models import load_text_lm, model_identity
-from rankvideo.rerank import candidate_pairs, check_shard, shard_of
+from rankvideo.pairs import candidate_pairs, check_shard, shard_of
 from rankvideo.resumable import ResumableOutput
 from rankvideo.scoring import answer_token_ids, yes_no_scores
 
@@ -191,13 +190,6 @@ class ReasoningTeacher:
         return results
 
 
-def read_asr(path) -> dict[str, str]:
-    """Optional speech transcripts: JSON lines {doc_id, text}."""
-    if not path:
-        return {}
-    return formats.read_texts(path)
-
-
 def judge_pairs(
     teacher, pairs, queries: dict, captions: dict, asr: dict, output, as_scores: bool = False
 ) -> list[dict]:
@@ -285,7 +277,7 @@ def label_shard(
         teacher,
         pairs,
         formats.read_queries(queries),
-        read_captions(captions),
-        read_asr(asr),
+        formats.read_captions(captions),
+        formats.read_asr(asr),
         output,
     )

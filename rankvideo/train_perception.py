@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 
 CAPTION_PROMPT = "Describe this video."
 
+# The schema's defaults (tests/test_defaults.py): LoRA, as full training of a model of
+# the paper's size does not fit one GPU
 DEFAULTS = {
-    "method": "full",
+    "method": "lora",
     "lora": {
         "r": 16,
         "alpha": 32,

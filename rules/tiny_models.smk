@@ -3,6 +3,8 @@ rule tiny_models:
         model=directory("resources/models/{name}"),
     log:
         "logs/tiny_models/{name}.log",
+    benchmark:
+        "benchmarks/tiny_models/{name}.tsv"
     conda:
         "../environment.yml"
     threads: 1

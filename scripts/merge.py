@@ -1,7 +1,7 @@
 """Merge the shards of a sharded step into one JSON-lines file, sorted by its key."""
 
-from rankvideo.formats import merge_jsonl
 from rankvideo.logs import log_to
+from rankvideo.pairs import merge_records
 
 with log_to(snakemake.log[0]):
-    merge_jsonl(snakemake.input.shards, snakemake.output.merged, tuple(snakemake.params.key))
+    merge_records(snakemake.input.shards, snakemake.output.merged, tuple(snakemake.params.key))

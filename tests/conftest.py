@@ -44,7 +44,7 @@ def config():
 
 @pytest.fixture(scope="session")
 def tiny_vlm(tmp_path_factory, config):
-    from rankvideo.tiny_models import build
+    from rankvideo.demo.tiny_models import build
 
     name = config["models"]["vlm"]
     return build(tmp_path_factory.mktemp("models") / name, config["tiny_models"][name], seed=0)
@@ -53,7 +53,7 @@ def tiny_vlm(tmp_path_factory, config):
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory):
     """A small demo collection, extracted: {'archive', 'data' (folder), 'videos' (folder)}."""
-    from rankvideo.demo_data import DemoSettings, build_archive
+    from rankvideo.demo.data import DemoSettings, build_archive
     from rankvideo.extract import unpack
 
     root = tmp_path_factory.mktemp("demo")

@@ -1,4 +1,4 @@
-"""The demo probes recover known within-query effects (docs/demo_learning.md)."""
+"""The demo probes recover known within-query effects (docs/demo.md)."""
 
 import importlib.util
 import json

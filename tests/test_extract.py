@@ -7,7 +7,7 @@ import tarfile
 import pytest
 
 from rankvideo import formats
-from rankvideo.demo_data import MOTIONS, DemoSettings, build_archive, make_collection
+from rankvideo.demo.data import MOTIONS, DemoSettings, build_archive, make_collection
 from rankvideo.extract import ArchiveError, UnsafeArchiveError, extract, scan_videos, unpack
 from rankvideo.training_data import build_from_config
 

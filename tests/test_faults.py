@@ -24,11 +24,9 @@ from pathlib import Path
 import pytest
 
 from rankvideo import formats
-from rankvideo.captions import read_captions
 from rankvideo.evaluate import read_scores
 from rankvideo.extract import extract, scan_videos, unpack
-from rankvideo.formats import FormatError
-from rankvideo.teacher import read_asr
+from rankvideo.formats import FormatError, read_asr, read_captions
 from rankvideo.training_data import synthesize
 
 # --- writers ----------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rankvideo.tiny_models import build, build_tokenizer
+from rankvideo.demo.tiny_models import build, build_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,12 @@
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from rankvideo import evaluate as evaluate_cli
 from rankvideo import formats
 from rankvideo import rerank as rerank_cli
-from rankvideo.rerank import (
-    candidate_pairs,
-    merge_shards,
-    rerank_shard,
-    score_pairs,
-    shard_of,
-    system_name,
-)
+from rankvideo.pairs import candidate_pairs, merge_scores, shard_of
+from rankvideo.rerank import rerank_shard, score_pairs, system_name
 from rankvideo.scoring import VLMReranker
 from rankvideo.video import VideoSettings
 
@@ -104,7 +96,7 @@ def test_merge_requires_every_candidate(tmp_path):
     formats.write_candidates(tmp_path / "c.json", {"v1": ["q1", "q2"]})
     formats.write_run_json(tmp_path / "fs.json", {"q1": {"v1": 1.0}, "q2": {"v1": 1.0}})
     with pytest.raises(ValueError, match=r"1 candidate pairs .* no score.*'q2', 'v1'"):
-        merge_shards(
+        merge_scores(
             [shard], tmp_path / "c.json", tmp_path / "fs.json", 5, tmp_path / "m.jsonl",
             tmp_path / "m.run", "s",
         )  # fmt: skip
@@ -121,7 +113,7 @@ def test_merge_refuses_a_pair_scored_twice(tmp_path):
     with pytest.raises(
         formats.FormatError, match=r"1.jsonl:1: pair \('q1', 'v1'\) is scored twice"
     ):
-        merge_shards(
+        merge_scores(
             [tmp_path / "0.jsonl", tmp_path / "1.jsonl"],
             tmp_path / "c.json",
             tmp_path / "fs.json",
@@ -158,7 +150,7 @@ def test_the_merged_run_file_gives_trec_eval_the_evaluated_row(tmp_path):
         for v, qids in cmap.items() for q in qids
     ]  # fmt: skip
     formats.write_jsonl(tmp_path / "0.jsonl", records)
-    merge_shards(
+    merge_scores(
         [tmp_path / "0.jsonl"], tmp_path / "c.json", tmp_path / "fs.json", depth,
         tmp_path / "s.jsonl", tmp_path / "s.run", "s",
     )  # fmt: skip
@@ -186,13 +178,6 @@ def test_a_shard_outside_the_split_is_an_error(tmp_path, shard, shards):
     formats.write_candidates(tmp_path / "c.json", {"v1": ["q1"]})
     with pytest.raises(ValueError, match=f"shard {shard} of {shards}"):
         rerank_shard([tmp_path / "c.json"], None, None, tmp_path / "o.jsonl", shard, shards, {})
-
-
-def test_merging_does_not_load_torch():
-    """The merge jobs only read and write JSON lines: they must not pay torch's import."""
-    code = "import sys, rankvideo.rerank; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
 
 
 def test_models_of_one_folder_name_get_their_own_outputs():

@@ -13,11 +13,12 @@ import pytest
 
 from rankvideo import formats
 from rankvideo.captions import Captioner, caption_videos
+from rankvideo.demo.tiny_models import build
 from rankvideo.fingerprint import Stamp, differences
-from rankvideo.rerank import candidate_pairs, score_pairs
+from rankvideo.pairs import candidate_pairs
+from rankvideo.rerank import score_pairs
 from rankvideo.scoring import VLMReranker
 from rankvideo.teacher import ReasoningTeacher, judge_pairs
-from rankvideo.tiny_models import build
 from rankvideo.video import VideoSettings
 
 DEMO_VIDEO = VideoSettings(fps=2.0, max_frames=8, min_pixels=4096, max_pixels=4096)

@@ -2,8 +2,9 @@
 
 import pytest
 
+from rankvideo.pairs import candidate_pairs
 from rankvideo.prompt import PROFILES, build_prompt, split_prompt
-from rankvideo.rerank import candidate_pairs, score_pairs
+from rankvideo.rerank import score_pairs
 from rankvideo.scoring import VLMReranker
 from rankvideo.video import DECODES, VideoSettings, load_video
 

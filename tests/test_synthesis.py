@@ -4,9 +4,9 @@ import pytest
 
 from rankvideo import formats
 from rankvideo import generate_reasoning as reasoning_cli
-from rankvideo.captions import Captioner, caption_videos, read_captions, videos_needed
+from rankvideo.captions import Captioner, caption_videos, videos_needed
+from rankvideo.demo.tiny_models import build
 from rankvideo.teacher import Evidence, ReasoningTeacher, judge_pairs, parse_generation
-from rankvideo.tiny_models import build
 from rankvideo.training_data import build as build_training
 from rankvideo.training_data import caption_records, synthesize
 from rankvideo.video import VideoSettings
@@ -114,7 +114,7 @@ def test_captions_for_every_requested_video(tiny_vlm, demo_data, tmp_path):
     records = caption_videos(captioner, sorted(manifest), manifest, tmp_path / "captions.jsonl")
     assert [r["doc_id"] for r in records] == sorted(manifest)
     assert all(r["meta"]["tokens"] == 4 and r["meta"]["frames"] == 4 for r in records)
-    assert read_captions(tmp_path / "captions.jsonl").keys() == manifest.keys()
+    assert formats.read_captions(tmp_path / "captions.jsonl").keys() == manifest.keys()
     with pytest.raises(ValueError, match=r"1 videos to caption have no file.*'v9999'"):
         caption_videos(captioner, ["v9999"], manifest, tmp_path / "more.jsonl")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tokenizers import AddedToken
 
-from rankvideo.tokenizer import FIRST_SPECIAL_ID, SPECIAL_TOKENS, vocab_and_merges
+from rankvideo.demo.tokenizer import FIRST_SPECIAL_ID, SPECIAL_TOKENS, vocab_and_merges
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ those they can see, plus Gaussian noise of a retriever-specific level, so their
 quality is known by construction. By default they see colour and shape, which one
 frame shows, and not the direction of motion, which needs the clip: the blind
 spot of frame-level and caption-level first stages that a video reranker is for
-(docs/demo_learning.md). Everything derives from one seed, and the archive is
+(docs/demo.md). Everything derives from one seed, and the archive is
 byte-identical for the same settings.
 
 The archive follows the original release's layout (`data/training_data.json`,
