@@ -31,7 +31,14 @@ from pathlib import Path
 import pandas as pd
 
 from rankvideo import formats
-from rankvideo.evaluate import CUTOFFS, FIRST_STAGE, cascade, evaluate_run, read_scores
+from rankvideo.evaluate import (
+    CUTOFFS,
+    FIRST_STAGE,
+    cascade,
+    evaluate_run,
+    judged_queries,
+    read_scores,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,21 +99,6 @@ def seconds_per_pair(
             system, seconds, len(paths), len(pairs), rates[system],
         )  # fmt: skip
     return rates
-
-
-def judged_queries(qrels, eval_queries=None) -> dict[str, dict[str, int]]:
-    """The qrels of the evaluated queries, as `rankvideo.evaluate.evaluate` selects them."""
-    judged = formats.read_qrels(qrels)
-    if eval_queries is not None:
-        ids = (
-            formats.read_ids(eval_queries)
-            if isinstance(eval_queries, (str, Path))
-            else eval_queries
-        )
-        judged = {q: judged[q] for q in ids if q in judged}
-    if not judged:
-        raise ValueError("no judged queries to evaluate")
-    return judged
 
 
 def depth_table(

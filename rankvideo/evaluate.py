@@ -105,6 +105,25 @@ def evaluate_run(qrels, rankings: dict[str, list[str]], cutoffs=CUTOFFS) -> pd.D
     return pd.DataFrame(rows, columns=["query_id", "in_run", *columns])
 
 
+def judged_queries(qrels, eval_queries=None) -> dict[str, dict[str, int]]:
+    """The qrels of the evaluated queries: those of `eval_queries` (a file of ids or a
+    list) that have judgements; the others are counted in the log."""
+    judged = formats.read_qrels(qrels)
+    if eval_queries is not None:
+        ids = (
+            formats.read_ids(eval_queries)
+            if isinstance(eval_queries, (str, Path))
+            else eval_queries
+        )
+        judged = {q: judged[q] for q in ids if q in judged}
+        unjudged = len(ids) - len(judged)
+        if unjudged:
+            log.warning("%d evaluation queries have no judgements and are not evaluated", unjudged)
+    if not judged:
+        raise ValueError("no judged queries to evaluate")
+    return judged
+
+
 def evaluate(
     qrels,
     first_stage: dict[str, str],
@@ -119,19 +138,7 @@ def evaluate(
     `first_stage` maps retriever -> run file; `reranked` maps (retriever, system)
     -> reranked JSON lines or run file.
     """
-    judged = formats.read_qrels(qrels)
-    if eval_queries is not None:
-        ids = (
-            formats.read_ids(eval_queries)
-            if isinstance(eval_queries, (str, Path))
-            else eval_queries
-        )
-        judged = {q: judged[q] for q in ids if q in judged}
-        unjudged = len(ids) - len(judged)
-        if unjudged:
-            log.warning("%d evaluation queries have no judgements and are not evaluated", unjudged)
-    if not judged:
-        raise ValueError("no judged queries to evaluate")
+    judged = judged_queries(qrels, eval_queries)
     per_query = []
     for retriever, run_path in first_stage.items():
         first = formats.read_run(run_path)

@@ -25,16 +25,20 @@ WORKFLOW_FILES = [
 ]
 
 
-@pytest.fixture
-def workdir(tmp_path):
+def copy_workflow(folder: Path) -> Path:
     """A fresh copy of the workflow and its SLURM profile, as a new clone would have it."""
     for name in WORKFLOW_FILES:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy(source, tmp_path / name)
-    return tmp_path
+            shutil.copy(source, folder / name)
+    return folder
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return copy_workflow(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import WORKFLOW_FILES
+from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -72,15 +72,9 @@ def add_configs(workdir: Path, configs: tuple[str, ...]) -> Path:
     return workdir
 
 
-def copy_workflow(folder: Path, configs: tuple[str, ...]) -> Path:
+def copy_with_configs(folder: Path, configs: tuple[str, ...]) -> Path:
     """A fresh copy of the workflow (as the `workdir` fixture makes one) and the configs."""
-    for name in WORKFLOW_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, folder / name)
-    return add_configs(folder, configs)
+    return add_configs(copy_workflow(folder), configs)
 
 
 class Snakemake:
@@ -161,7 +155,7 @@ def references(request, tmp_path_factory):
     runs = {}
     for name in names:
         configs = REFERENCE_CONFIGS[name]
-        workdir = copy_workflow(tmp_path_factory.mktemp(name), configs)
+        workdir = copy_with_configs(tmp_path_factory.mktemp(name), configs)
         runs[name] = Snakemake(workdir, "--cores", "1", TARGET, "--configfile", *configs, name=name)
     yield runs
     for run in runs.values():

@@ -230,30 +230,21 @@ def test_user_folder_of_real_videos(workdir, real_videos):
         "captions": {"max_new_tokens": 8},
     }
     (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(
-        "--cores",
-        "2",
-        "results/eval/ndcg.tsv",
-        "--configfile",
-        "mine.yaml",
-        cwd=workdir,
-        timeout=USER_DATA_LIMIT,
-    )
+
+    def run():
+        return snakemake(
+            "--cores", "2", "results/eval/ndcg.tsv", "--configfile", "mine.yaml",
+            cwd=workdir, timeout=USER_DATA_LIMIT,
+        )  # fmt: skip
+
+    result = run()
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(workdir / "results/eval/ndcg.tsv", sep="\t")
     assert list(table.system) == ["first_stage", "base", "caption_reasoner"]
     assert (table.queries == 3).all()
     # a malformed line is named, and the run fails at the step that read it
     (workdir / "mine/qrels.txt").write_text("u1 0 bigbuckbunny 2\nu2 0 bikes\n")
-    result = snakemake(
-        "--cores",
-        "2",
-        "results/eval/ndcg.tsv",
-        "--configfile",
-        "mine.yaml",
-        cwd=workdir,
-        timeout=USER_DATA_LIMIT,
-    )
+    result = run()
     assert result.returncode != 0
     assert (
         "mine/qrels.txt:2: expected 'query_id 0 doc_id relevance'"
