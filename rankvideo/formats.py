@@ -32,10 +32,14 @@ log = logging.getLogger(__name__)
 
 
 class FormatError(ValueError):
-    """A malformed input file; the message starts with `path:line:`."""
+    """A malformed input file; the message starts with `path:line:` (or, for an entry of
+    a JSON array, `path: record N:`)."""
 
-    def __init__(self, path, line: int | None, message: str):
-        where = f"{path}:{line}" if line else str(path)
+    def __init__(self, path, line: int | str | None, message: str):
+        if isinstance(line, str):
+            where = f"{path}: {line}"
+        else:
+            where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {message}")
 
 
@@ -509,18 +513,52 @@ def write_jsonl(path, records: Iterable[dict]) -> int:
     return count
 
 
+def _json_records(path, required: Iterable[str]) -> Iterator[tuple[int | str, dict]]:
+    """(where, record) of JSON lines, or of one JSON array of objects (a `.json` file may
+    hold either: the release names its JSON-lines training records `training_data.json`)."""
+    with _reading(path) as f:
+        head = f.read(1 << 12).removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not head.startswith(b"["):
+        yield from read_jsonl(path, required)
+        return
+    records = _read_json(path)
+    for index, record in enumerate(records, start=1):
+        where = f"record {index}"
+        if not isinstance(record, dict):
+            raise FormatError(path, where, "expected a JSON object")
+        missing = [key for key in required if key not in record]
+        if missing:
+            raise FormatError(path, where, f"missing field(s) {', '.join(missing)}")
+        yield where, record
+
+
 def read_training_records(path, with_paths: bool = True) -> list[dict]:
     """Training records of the release format, with their labels checked.
 
     `with_paths=False` lets a record leave out `videos`: the release's records are
-    given this machine's paths on extraction, so theirs are not needed.
+    given this machine's paths on extraction, so theirs are not needed. As the
+    release's training reads them, a record without `true_label` takes its
+    `teacher_label`, and `teacher_p_yes` may sit under `meta`; both are counted and
+    logged.
     """
-    required = [f for f in TRAINING_RECORD_FIELDS if with_paths or f != "videos"]
-    records = []
-    for number, record in read_jsonl(path, required):
+    required = [
+        f for f in TRAINING_RECORD_FIELDS if f != "true_label" and (with_paths or f != "videos")
+    ]
+    records, from_teacher, from_meta = [], 0, 0
+    for number, record in _json_records(path, required):
+        if "true_label" not in record:
+            if "teacher_label" not in record:
+                raise FormatError(path, number, "missing field(s) true_label (and teacher_label)")
+            record = {**record, "true_label": record["teacher_label"]}
+            from_teacher += 1
         label = record["true_label"]
         if isinstance(label, bool) or label not in (0, 1):  # True == 1, but not a label
             raise FormatError(path, number, f"true_label {label!r} is not 0 or 1")
+        meta = record.get("meta")
+        if record.get("teacher_p_yes") is None and isinstance(meta, dict):
+            if meta.get("teacher_p_yes") is not None:
+                record = {**record, "teacher_p_yes": meta["teacher_p_yes"]}
+                from_meta += 1
         p = record.get("teacher_p_yes")
         if p is not None and not (is_number(p) and 0.0 <= p <= 1.0):
             raise FormatError(path, number, f"teacher_p_yes {p!r} is not a probability")
@@ -530,6 +568,13 @@ def read_training_records(path, with_paths: bool = True) -> list[dict]:
         ):
             raise FormatError(path, number, "videos must be a non-empty list of paths")
         records.append(record)
+    if from_teacher:
+        log.warning(
+            "%s: %d records have no true_label; their teacher_label is used, as the "
+            "release's training does", path, from_teacher,
+        )  # fmt: skip
+    if from_meta:
+        log.info("%s: teacher_p_yes of %d records read from their meta", path, from_meta)
     return records
 
 

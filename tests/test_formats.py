@@ -244,3 +244,40 @@ def test_qrels_json_lines(tmp_path, name):
     assert all(isinstance(g, int) for docs in qrels.values() for g in docs.values())
     formats.write_qrels(tmp_path / "qrels.txt", qrels)
     assert formats.read_qrels(tmp_path / "qrels.txt") == QRELS
+
+
+def test_training_records_as_a_json_array_read_as_json_lines(tmp_path):
+    """The release names its records training_data.json: JSON lines or one JSON array."""
+    rows = [
+        {"query_id": "q1", "query": "a red circle", "doc_id": "v1", "videos": ["a.mp4"],
+         "true_label": 1, "teacher_p_yes": 0.9},
+        {"query_id": "q1", "query": "a red circle", "doc_id": "v2", "videos": ["b.mp4"],
+         "true_label": 0},
+    ]  # fmt: skip
+    formats.write_jsonl(tmp_path / "lines.json", rows)
+    (tmp_path / "array.json").write_text("\ufeff" + json.dumps(rows, indent=1))
+    assert formats.read_training_records(tmp_path / "array.json") == rows
+    assert formats.read_training_records(tmp_path / "lines.json") == rows
+    (tmp_path / "bad.json").write_text(json.dumps([rows[0], {**rows[1], "true_label": 2}]))
+    with pytest.raises(formats.FormatError, match=r"bad.json: record 2: true_label 2"):
+        formats.read_training_records(tmp_path / "bad.json")
+    (tmp_path / "flat.json").write_text(json.dumps([rows[0], "not a record"]))
+    with pytest.raises(formats.FormatError, match=r"flat.json: record 2: expected a JSON object"):
+        formats.read_training_records(tmp_path / "flat.json")
+
+
+def test_training_records_read_as_the_release_trains_on_them(tmp_path, caplog):
+    """No true_label: the teacher_label (as the release's training); p_yes under meta."""
+    base = {"query_id": "q1", "query": "a red circle", "videos": ["a.mp4"]}
+    rows = [
+        {**base, "doc_id": "v1", "teacher_label": 1, "meta": {"teacher_p_yes": 0.8}},
+        {**base, "doc_id": "v2", "true_label": 0, "teacher_label": 1},
+    ]
+    formats.write_jsonl(tmp_path / "r.jsonl", rows)
+    first, second = formats.read_training_records(tmp_path / "r.jsonl")
+    assert first["true_label"] == 1 and first["teacher_p_yes"] == 0.8
+    assert second["true_label"] == 0  # a true label is never replaced
+    assert "1 records have no true_label; their teacher_label is used" in caplog.text
+    formats.write_jsonl(tmp_path / "none.jsonl", [{**base, "doc_id": "v3"}])
+    with pytest.raises(formats.FormatError, match=r"none.jsonl:1: missing field\(s\) true_label"):
+        formats.read_training_records(tmp_path / "none.jsonl")
