@@ -9,7 +9,6 @@ batched with left padding; each video is decoded once. Output: JSON lines
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,13 +65,12 @@ class Captioner:
 
     def identity(self) -> dict:
         """Everything that decides the captions (what a resumed output must share)."""
-        video = {k: v for k, v in dataclasses.asdict(self.video).items() if k != "cache"}
         return {
             **model_identity(self.model_path, self.model, self.device),
             "prompt": self.prompt,
             "max_new_tokens": self.max_new_tokens,
             "batch_size": self.batch_size,
-            "video": video,
+            "video": self.video.sampling(),
         }
 
     @torch.inference_mode()

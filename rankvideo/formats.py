@@ -486,6 +486,16 @@ def invert_run(run: dict[str, dict[str, float]], depth: int) -> dict[str, list[s
 # --- JSON lines ---------------------------------------------------------------------
 
 
+def _checked_record(path, where: int | str, record, required: tuple[str, ...]) -> dict:
+    """`record` when it is a JSON object holding every `required` key; else a FormatError."""
+    if not isinstance(record, dict):
+        raise FormatError(path, where, "expected a JSON object")
+    missing = [key for key in required if key not in record]
+    if missing:
+        raise FormatError(path, where, f"missing field(s) {', '.join(missing)}")
+    return record
+
+
 def read_jsonl(path, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
     """(line number, record) for every record, checking that `required` keys exist."""
     required = tuple(required)
@@ -496,12 +506,7 @@ def read_jsonl(path, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]
             raise FormatError(path, number, f"invalid JSON: {e.msg}") from None
         if repeated:
             raise FormatError(path, number, _repeated_message(*repeated, ()))
-        if not isinstance(record, dict):
-            raise FormatError(path, number, "expected a JSON object")
-        missing = [key for key in required if key not in record]
-        if missing:
-            raise FormatError(path, number, f"missing field(s) {', '.join(missing)}")
-        yield number, record
+        yield number, _checked_record(path, number, record, required)
 
 
 def write_jsonl(path, records: Iterable[dict]) -> int:
@@ -521,15 +526,10 @@ def _json_records(path, required: Iterable[str]) -> Iterator[tuple[int | str, di
     if not head.startswith(b"["):
         yield from read_jsonl(path, required)
         return
-    records = _read_json(path)
-    for index, record in enumerate(records, start=1):
+    required = tuple(required)
+    for index, record in enumerate(_read_json(path), start=1):
         where = f"record {index}"
-        if not isinstance(record, dict):
-            raise FormatError(path, where, "expected a JSON object")
-        missing = [key for key in required if key not in record]
-        if missing:
-            raise FormatError(path, where, f"missing field(s) {', '.join(missing)}")
-        yield where, record
+        yield where, _checked_record(path, where, record, required)
 
 
 def read_training_records(path, with_paths: bool = True) -> list[dict]:

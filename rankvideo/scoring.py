@@ -147,7 +147,7 @@ class VLMReranker:
             **model_identity(self.model_path, self.model, self.device),
             "template": self.template,
             "answer_ids": [self.yes_ids, self.no_ids],
-            "video": {k: v for k, v in dataclasses.asdict(self.video).items() if k != "cache"},
+            "video": self.video.sampling(),
             "batch_size": self.batch_size,
             "shared_prefix": self.shared_prefix,
         }

@@ -53,6 +53,10 @@ class VideoSettings:
     patch_size: int = 16  # 16 for Qwen3-VL, 14 for Qwen2.5-VL (set from the processor)
     cache: str | None = None  # folder of decoded frames shared by all steps; None: no cache
 
+    def sampling(self) -> dict:
+        """Every setting that decides the frames (all but where they are cached)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "cache"}
+
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"video backend {self.backend!r}: use one of {BACKENDS}")
@@ -106,8 +110,7 @@ def decode_summary() -> str:
 
 def _cache_file(path, settings: VideoSettings) -> Path:
     """Where a video's frames live: one folder per sampling setting, one file per video."""
-    sampling = {k: v for k, v in dataclasses.asdict(settings).items() if k != "cache"}
-    folder = hashlib.sha1(json.dumps(sampling, sort_keys=True).encode()).hexdigest()[:12]
+    folder = hashlib.sha1(json.dumps(settings.sampling(), sort_keys=True).encode()).hexdigest()[:12]
     stat = Path(path).stat()  # a changed or replaced file is a new entry
     source = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     name = f"{Path(path).stem}-{hashlib.sha1(source.encode()).hexdigest()[:12]}.pt"
