@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import itertools
 import logging
 import time
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rankvideo import logs
+from rankvideo.elsewhere import VLLM_DEFAULTS
 from rankvideo.video import DECODES, VideoSettings, load_video
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,13 @@ QWEN3_VL_8B = {
     "min_pixels": 128 * 32 * 32,
     "max_pixels": 768 * 32 * 32,
 }
-RANDOM_SHAPES = {"qwen3-vl-8b": QWEN3_VL_8B}
+# The smallest shapes vLLM's CPU kernels take (head_dim 64): the engines compared on CPU
+TINY_QWEN3_VL_64 = {
+    "architecture": "qwen3_vl", "hidden_size": 128, "layers": 2, "num_heads": 2,
+    "mrope_section": [8, 12, 12], "vision_depth": 2, "vision_width": 32,
+    "deepstack_indexes": [1], "min_pixels": 4096, "max_pixels": 4096,
+}  # fmt: skip
+RANDOM_SHAPES = {"qwen3-vl-8b": QWEN3_VL_8B, "tiny-qwen3-vl-64": TINY_QWEN3_VL_64}
 
 
 def random_model(name: str, folder: Path, device: str) -> str:
@@ -78,6 +87,8 @@ class BenchSettings:
     template: str = "short"
     device: str = "auto"
     dtype: str = "auto"
+    engines: list[str] = field(default_factory=lambda: ["transformers"])  # and/or vllm
+    vllm: dict = field(default_factory=lambda: dict(VLLM_DEFAULTS))  # the config's vllm:
 
 
 def queries(k: int) -> list[str]:
@@ -119,33 +130,69 @@ def timed(reranker, decoded: list, qs: list[str], shared: bool) -> tuple[float, 
     return time.perf_counter() - start, scores
 
 
+def video_settings(settings: BenchSettings, frames: int) -> VideoSettings:
+    pixels = settings.size**2
+    return VideoSettings(
+        fps=8.0, min_frames=frames, max_frames=frames, min_pixels=pixels, max_pixels=pixels
+    )
+
+
+def decoded_clips(reranker, settings: BenchSettings, frames: int, work: Path):
+    """(decoded clips, decodes per clip, visual tokens per clip)."""
+    paths = write_clips(Path(work) / "videos", frames, settings.size, settings.videos)
+    before = DECODES["decoded"]
+    decoded = [load_video(p, reranker.video) for p in paths]
+    decodes = (DECODES["decoded"] - before) / len(paths)
+    grid = decoded[0][0].shape  # (T, C, H, W) after sampling
+    merged = 2 * reranker.video.patch_size  # a visual token covers 2 x 2 patches, 2 frames
+    return decoded, decodes, grid[0] // 2 * (grid[2] // merged) * (grid[3] // merged)
+
+
+def vllm_timings(model: str, settings: dict, work: str) -> dict:
+    """In vLLM's environment: per frames and K, seconds and scores of the vllm engine
+    (one request per pair, the video prefix from the prefix cache)."""
+    from rankvideo.vllm_engine import VLLMReranker
+
+    settings = BenchSettings(**settings)
+    timings = {}
+    for frames in settings.frames:
+        reranker = VLLMReranker(
+            model, video=video_settings(settings, frames), profile=settings.template,
+            dtype=settings.dtype, engine=settings.vllm,
+        )  # fmt: skip
+        decoded, _, _ = decoded_clips(reranker, settings, frames, work)
+        timed(reranker, decoded[:1], queries(1), shared=True)  # warm-up, not timed
+        for k in settings.queries_per_video:
+            timings[f"{frames}:{k}"] = timed(reranker, decoded, queries(k), shared=True)
+        log.info("vllm engine, %d frames: %s", frames, reranker.cache_summary())
+    return timings
+
+
 def run(model: str, settings: BenchSettings, work: Path) -> list[dict]:
+    from rankvideo.elsewhere import call, engine_python
     from rankvideo.scoring import VLMReranker
 
+    served = {}
+    if "vllm" in settings.engines:
+        engine = {**settings.vllm, "name": "vllm"}
+        arguments = {"model": model, "settings": dataclasses.asdict(settings), "work": str(work)}
+        python = engine_python(engine)
+        served = (
+            call(python, "rankvideo.bench:vllm_timings", arguments)
+            if python
+            else (vllm_timings(**arguments))
+        )
     rows = []
     for frames in settings.frames:
-        video = VideoSettings(
-            fps=8.0,
-            min_frames=frames,
-            max_frames=frames,
-            min_pixels=settings.size**2,
-            max_pixels=settings.size**2,
-        )
         reranker = VLMReranker(
             model,
-            video=video,
+            video=video_settings(settings, frames),
             profile=settings.template,
             batch_size=max(settings.queries_per_video),
             device=settings.device,
             dtype=settings.dtype,
         )
-        paths = write_clips(work / "videos", frames, settings.size, settings.videos)
-        before = DECODES["decoded"]
-        decoded = [load_video(p, reranker.video) for p in paths]
-        decodes = (DECODES["decoded"] - before) / len(paths)
-        grid = decoded[0][0].shape  # (T, C, H, W) after sampling
-        merged = 2 * reranker.video.patch_size  # a visual token covers 2 x 2 patches, 2 frames
-        visual = grid[0] // 2 * (grid[2] // merged) * (grid[3] // merged)
+        decoded, decodes, visual = decoded_clips(reranker, settings, frames, work)
         timed(reranker, decoded[:1], queries(1), shared=True)  # warm-up, not timed
         timed(reranker, decoded[:1], queries(1), shared=False)
         base = {}
@@ -154,17 +201,20 @@ def run(model: str, settings: BenchSettings, work: Path) -> list[dict]:
                 mode: timed(reranker, decoded, queries(k), mode == "shared")
                 for mode in ("per_pair", "shared")
             }
+            if served:
+                results["vllm_prefix_cache"] = served[f"{frames}:{k}"]
             seconds = {mode: secs for mode, (secs, _) in results.items()}
-            # the two paths must agree; bfloat16 on a GPU rounds differently in each
-            diff = max(
-                abs(a - b)
-                for a, b in zip(results["per_pair"][1], results["shared"][1], strict=True)
-            )
             for mode, secs in seconds.items():
+                # every path must agree with per_pair; bfloat16 on a GPU rounds differently
+                diff = max(
+                    abs(a - b)
+                    for a, b in zip(results["per_pair"][1], results[mode][1], strict=True)
+                )
                 pairs = k * len(decoded)
                 base.setdefault(mode, secs)
                 rows.append(
                     {
+                        "engine": "vllm" if mode.startswith("vllm") else "transformers",
                         "frames": frames,
                         "visual_tokens": visual,
                         "queries_per_video": k,
@@ -197,8 +247,10 @@ def plot(rows: list[dict], path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for frames in sorted({r["frames"] for r in rows}):
-        for mode, style in (("per_pair", "--o"), ("shared", "-s")):
+        for mode, style in (("per_pair", "--o"), ("shared", "-s"), ("vllm_prefix_cache", ":^")):
             sel = [r for r in rows if r["frames"] == frames and r["mode"] == mode]
+            if not sel:
+                continue
             tokens = sel[0]["visual_tokens"]
             ax.plot(
                 [r["queries_per_video"] for r in sel],
@@ -238,8 +290,15 @@ def main(argv=None):
     parser.add_argument("--template", default=BenchSettings.template)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
+    parser.add_argument(
+        "--engines", nargs="+", choices=["transformers", "vllm"], default=["transformers"],
+        help="vllm adds the vllm engine's rows (transformers' are always measured)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--vllm-python", help="interpreter of the environment with vLLM (default: this one)"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.for_command_line()
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = BenchSettings(
@@ -250,6 +309,8 @@ def main(argv=None):
         args.template,
         args.device,
         args.dtype,
+        args.engines,
+        {**VLLM_DEFAULTS, "python": args.vllm_python},
     )
     model = args.model or random_model(args.random_shapes, out / args.random_shapes, args.device)
     bench(model, settings, out / "scoring.tsv", out / "scoring.png", out / "work")

@@ -1,9 +1,9 @@
-"""Captions of videos by a vision-language model (the perception data of stage 1).
+"""The captions step: captions of the videos that training and evaluation need.
 
-The captioner is any model that `AutoModelForImageTextToText` loads (Qwen3-VL,
-Qwen2.5-VL) or, for a Qwen3-Omni checkpoint, its thinker. Generation is greedy,
-batched with left padding; each video is decoded once. Output: JSON lines
-`{doc_id, text, meta}`.
+`caption_videos` captions decoded videos resumably (each video decoded once),
+`caption_shard` is the workflow's job, on the engine the config names
+(`make_captioner`: transformers, or vllm). The model is
+`rankvideo.captioner.Captioner`. Output: JSON lines `{doc_id, text, meta}`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from rankvideo import formats
+from rankvideo import formats, logs
+from rankvideo.captioner import DEFAULT_PROMPT, Captioner
+from rankvideo.elsewhere import call, engine_python, here, is_vllm
 from rankvideo.extract import scan_videos
 from rankvideo.fingerprint import file_stats
-from rankvideo.models import load_vlm, model_identity, video_inputs
 from rankvideo.pairs import check_shard, shard_of
 from rankvideo.resumable import ResumableOutput
 from rankvideo.video import (
@@ -27,70 +27,11 @@ from rankvideo.video import (
     VideoSettings,
     add_arguments,
     decode_summary,
-    for_processor,
     from_arguments,
     load_video,
 )
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PROMPT = (
-    "Describe this video in 3 to 6 concise, factual sentences: the events, people, "
-    "actions, objects, places and any readable text. Do not speculate."
-)
-
-
-class Captioner:
-    def __init__(
-        self,
-        model_path: str,
-        video: VideoSettings | None = None,
-        prompt: str = DEFAULT_PROMPT,
-        max_new_tokens: int = 256,
-        batch_size: int = 4,
-        device: str = "auto",
-        dtype: str = "auto",
-    ):
-        self.model_path = model_path
-        self.model, self.processor, self.device = load_vlm(model_path, device, dtype)
-        self.video = for_processor(video, self.processor)
-        messages = [
-            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}
-        ]
-        self.prompt = self.processor.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False
-        )
-        self.max_new_tokens = max_new_tokens
-        self.batch_size = batch_size
-
-    def identity(self) -> dict:
-        """Everything that decides the captions (what a resumed output must share)."""
-        return {
-            **model_identity(self.model_path, self.model, self.device),
-            "prompt": self.prompt,
-            "max_new_tokens": self.max_new_tokens,
-            "batch_size": self.batch_size,
-            "video": self.video.sampling(),
-        }
-
-    @torch.inference_mode()
-    def caption_decoded(self, videos: Sequence[tuple]) -> list[dict]:
-        """Caption text and generated-token count per decoded video."""
-        inputs = video_inputs(self.processor, [self.prompt] * len(videos), videos, self.device)
-        tokenizer = self.processor.tokenizer
-        out = self.model.generate(
-            **inputs,
-            max_new_tokens=self.max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        new = out[:, inputs["input_ids"].shape[1] :]
-        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-        stops = {tokenizer.pad_token_id, tokenizer.eos_token_id}
-        lengths = [sum(int(t) not in stops for t in row) for row in new]
-        return [
-            {"text": " ".join(t.split()), "tokens": n} for t, n in zip(texts, lengths, strict=True)
-        ]
 
 
 def caption_videos(
@@ -159,16 +100,29 @@ def videos_needed(candidate_maps: Sequence, qrels=None, train_ids=None) -> list[
     return sorted(needed)
 
 
+def make_captioner(model: str, video: dict, settings: dict, engine: dict | None = None):
+    """The captioner on its engine: transformers (the default) or vllm."""
+    if is_vllm(engine):
+        from rankvideo.vllm_engine import VLLMCaptioner
+
+        return VLLMCaptioner(model, VideoSettings(**video), engine=engine, **settings)
+    return Captioner(model, VideoSettings(**video), **settings)
+
+
 def caption_shard(
     candidates: Sequence, qrels, train_ids, manifest, model: str, output, shard: int, shards: int,
-    video: dict, settings: dict,
+    video: dict, settings: dict, engine: dict | None = None,
 ) -> list[dict]:  # fmt: skip
-    """Caption this shard's share of the videos that training and evaluation need."""
+    """Caption this shard's share of the videos that training and evaluation need; with
+    `engine` vllm in another environment, the captioning runs there (rankvideo.elsewhere)."""
+    arguments = dict(locals())
+    if python := engine_python(engine):
+        return call(python, "rankvideo.captions:caption_shard", here(arguments))
     check_shard(shard, shards)
     needed = videos_needed(candidates, qrels, train_ids)
     mine = [v for v in needed if shard_of(v, shards) == shard]
     log.info("shard %d/%d: %d of %d videos", shard, shards, len(mine), len(needed))
-    captioner = Captioner(model, VideoSettings(**video), **settings)
+    captioner = make_captioner(model, video, settings, engine)
     return caption_videos(captioner, mine, formats.read_manifest(manifest), output)
 
 
@@ -183,19 +137,24 @@ def main(argv=None):
     add_arguments(parser)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    manifest = scan_videos(args.video_root)
-    video = VideoSettings(**from_arguments(args))
-    captioner = Captioner(
-        args.model_name,
-        video,
-        args.prompt,
-        args.max_new_tokens,
-        args.batch_size,
-        args.device,
-        args.dtype,
+    parser.add_argument(
+        "--engine",
+        choices=["transformers", "vllm"],
+        default="transformers",
+        help="vllm: served by vLLM (run with the interpreter of its environment, docs/engines.md)",
     )
+    args = parser.parse_args(argv)
+    logs.for_command_line()
+    manifest = scan_videos(args.video_root)
+    settings = dict(
+        prompt=args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    engine = {"name": args.engine}
+    captioner = make_captioner(args.model_name, from_arguments(args), settings, engine)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     caption_videos(captioner, sorted(manifest), manifest, args.output)
 

@@ -7,11 +7,10 @@ or JSON) from the videos' captions, with a rank1-style reasoning model.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
-from rankvideo import formats
-from rankvideo.teacher import ReasoningTeacher, judge_pairs
+from rankvideo import formats, logs
+from rankvideo.teacher import judge_pairs, make_teacher
 
 
 def main(argv=None):
@@ -29,15 +28,20 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
+    parser.add_argument(
+        "--engine",
+        choices=["transformers", "vllm"],
+        default="transformers",
+        help="vllm: served by vLLM (run with the interpreter of its environment, docs/engines.md)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.for_command_line()
 
     run = formats.read_run(args.candidates)
     pairs = sorted(
         (doc, qid) for qid, docs in run.items() for doc in formats.ranked(docs)[: args.topk]
     )
-    teacher = ReasoningTeacher(
-        args.model_path,
+    settings = dict(
         **({"instruction": args.instruction} if args.instruction else {}),
         answer_words=tuple(args.answer_words),
         max_reasoning_tokens=args.max_reasoning_tokens,
@@ -45,6 +49,7 @@ def main(argv=None):
         device=args.device,
         dtype=args.dtype,
     )
+    teacher = make_teacher(args.model_path, settings, {"name": args.engine})
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     judge_pairs(
         teacher,

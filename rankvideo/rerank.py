@@ -20,13 +20,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rankvideo import formats
+from rankvideo import formats, logs
+from rankvideo.elsewhere import call, engine_python, here, is_vllm
 from rankvideo.extract import scan_videos
 from rankvideo.fingerprint import digest, file_stats
 from rankvideo.pairs import SCORE_FIELDS, candidate_pairs, check_shard, shard_of, write_reranked
 from rankvideo.resumable import ResumableOutput
 from rankvideo.scoring import VLMReranker
-from rankvideo.teacher import ReasoningTeacher, judge_pairs
+from rankvideo.teacher import judge_pairs, make_teacher
 from rankvideo.video import (
     VideoDecodeError,
     add_arguments,
@@ -109,9 +110,17 @@ def load_reranker(
     dtype="auto",
     shared_prefix: bool = True,
     answer_words=None,
+    engine: dict | None = None,
 ):
-    """A VLMReranker; `profile`, `answer_words` and the sampling keys missing from `video`
-    take the model's own scoring profile (see rankvideo.profile)."""
+    """A VLMReranker on its engine (transformers, or vllm: rankvideo.vllm_engine);
+    `profile`, `answer_words` and the sampling keys missing from `video` take the
+    model's own scoring profile (see rankvideo.profile)."""
+    if is_vllm(engine):
+        from rankvideo.vllm_engine import VLLMReranker
+
+        return VLLMReranker(
+            model, video, profile, answer_words=answer_words, dtype=dtype, engine=engine
+        )
     return VLMReranker(
         model_path=model,
         video=video,
@@ -133,6 +142,7 @@ def rerank_shard(
     shards: int,
     scorer: dict,
     captions=None,
+    engine: dict | None = None,
 ):
     """Score this shard's share of the union of the candidate maps.
 
@@ -140,15 +150,19 @@ def rerank_shard(
     `profile`, `batch_size`, `device`, `dtype`, `shared_prefix`, optionally
     `answer_words`; an unset profile or answer words take the model's own) or
     `caption_reasoner` (the text teacher over the `captions` file: `model`, `asr`,
-    `settings`).
+    `settings`). With `engine` vllm in another environment, the scoring runs there
+    (rankvideo.elsewhere).
     """
+    arguments = dict(locals())
+    if python := engine_python(engine):
+        return call(python, "rankvideo.rerank:rerank_shard", here(arguments))
     check_shard(shard, shards)
     pairs = candidate_pairs(formats.read_candidates(c) for c in candidates)
     mine = [(v, q) for v, q in pairs if shard_of(v, shards) == shard]
     log.info("shard %d/%d: %d of %d pairs", shard, shards, len(mine), len(pairs))
     query_text = formats.read_queries(queries)
     if scorer["kind"] == "caption_reasoner":
-        teacher = ReasoningTeacher(scorer["model"], **scorer["settings"])
+        teacher = make_teacher(scorer["model"], scorer["settings"], engine)
         texts, asr = formats.read_captions(captions), formats.read_asr(scorer.get("asr"))
         return judge_pairs(teacher, mine, query_text, texts, asr, output, as_scores=True)
     reranker = load_reranker(
@@ -160,6 +174,7 @@ def rerank_shard(
         scorer["dtype"],
         scorer["shared_prefix"],
         scorer.get("answer_words"),
+        engine,
     )
     return score_pairs(reranker, mine, query_text, formats.read_manifest(manifest), output)
 
@@ -211,8 +226,14 @@ def main(argv=None):
     parser.set_defaults(fps=None, max_frames=None, min_pixels=None, max_pixels=None)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
+    parser.add_argument(
+        "--engine",
+        choices=["transformers", "vllm"],
+        default="transformers",
+        help="vllm: served by vLLM (run with the interpreter of its environment, docs/engines.md)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.for_command_line()
 
     name = args.name or system_name(args.model)
     video = {k: v for k, v in from_arguments(args).items() if v is not None}
@@ -225,6 +246,7 @@ def main(argv=None):
         args.dtype,
         shared_prefix=not args.per_pair,
         answer_words=args.answer_words,
+        engine={"name": args.engine},
     )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

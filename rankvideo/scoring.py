@@ -70,18 +70,42 @@ def answer_ids(tokenizer, word: str, mode: str = "spellings") -> list[int]:
 def answer_logprobs(logits: torch.Tensor, yes_ids: Sequence[int], no_ids: Sequence[int]):
     """(log P(yes), log P(no)) per row of answer-slot logits (B, V); differentiable.
 
-    Training (stage 2) and inference read the score through this one function.
+    Inference reads the score through this function; stage 2 through
+    `delta_from_answer_rows`, which gives the same difference.
     """
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     yes = torch.logsumexp(log_probs[:, list(yes_ids)], dim=-1)
     return yes, torch.logsumexp(log_probs[:, list(no_ids)], dim=-1)
 
 
+def delta_from_answer_rows(logits: torch.Tensor, yes_count: int) -> torch.Tensor:
+    """log P(yes) - log P(no) per row of answer-slot logits over the answer ids only
+    (B, n: the yes spellings first, then the no spellings); differentiable.
+
+    The softmax's normaliser is the same for both and cancels, so this equals the
+    difference of `answer_logprobs` without the other logits of the vocabulary
+    (stage 2 computes only these rows of the output layer).
+    """
+    logits = logits.float()
+    return torch.logsumexp(logits[:, :yes_count], dim=-1) - torch.logsumexp(
+        logits[:, yes_count:], dim=-1
+    )
+
+
 def yes_no_scores(
     logits: torch.Tensor, yes_ids: Sequence[int], no_ids: Sequence[int]
 ) -> list[dict]:
     """Per row of answer-slot logits (B, V): the four score fields."""
-    logprob_yes, logprob_no = answer_logprobs(logits, yes_ids, no_ids)
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    return scores_from_logprobs(log_probs[:, [*yes_ids, *no_ids]], len(yes_ids))
+
+
+def scores_from_logprobs(log_probs: torch.Tensor, yes_count: int) -> list[dict]:
+    """The four score fields per row of answer-token log-probabilities over the whole
+    vocabulary (B, n: the yes spellings first, then the no spellings); both engines end
+    here (vLLM returns these log-probabilities, transformers the logits)."""
+    logprob_yes = torch.logsumexp(log_probs[:, :yes_count].float(), dim=-1)
+    logprob_no = torch.logsumexp(log_probs[:, yes_count:].float(), dim=-1)
     delta = logprob_yes - logprob_no
     if not torch.isfinite(delta).all():
         raise FloatingPointError("non-finite yes/no log-probabilities")
@@ -126,7 +150,7 @@ class VLMReranker:
         self.profile = resolve_profile(model_path, profile, answer_words, video)
         log.info("scoring profile (%s): %s", self.profile.source, self.profile.as_dict())
         self.model_path = model_path
-        self.model, self.processor, self.device = load_vlm(model_path, device, dtype, cache_dir)
+        self.model, self.processor, self.device = self._load(model_path, device, dtype, cache_dir)
         self.tokenizer = self.processor.tokenizer
         self.video = for_processor(video | self.profile.video, self.processor)
         self.template = self.profile.template
@@ -141,10 +165,16 @@ class VLMReranker:
         self.no_ids = answer_ids(self.tokenizer, no, self.profile.answers)
         log.info("answer tokens: yes %s, no %s", self.yes_ids, self.no_ids)
 
+    def _load(self, model_path: str, device: str, dtype: str, cache_dir):
+        return load_vlm(model_path, device, dtype, cache_dir)
+
+    def _model_identity(self) -> dict:
+        return model_identity(self.model_path, self.model, self.device)
+
     def identity(self) -> dict:
         """Everything that decides this reranker's scores (what a resumed output must share)."""
         return {
-            **model_identity(self.model_path, self.model, self.device),
+            **self._model_identity(),
             "template": self.template,
             "answer_ids": [self.yes_ids, self.no_ids],
             "video": self.video.sampling(),

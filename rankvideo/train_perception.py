@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from transformers import Trainer
+from transformers.loss.loss_utils import ForCausalLMLoss
 
 from rankvideo import formats
 from rankvideo.models import video_inputs
@@ -23,7 +24,7 @@ from rankvideo.training import (
     stage_main,
     training_arguments,
 )
-from rankvideo.video import VideoSettings, load_video
+from rankvideo.video import FrameMemo, VideoSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ DEFAULTS = {
     "max_grad_norm": 1.0,
     "log_every": 1,
     "save_every": 200,
+    "threads": 1,
     "seed": 0,
     "video": {},
 }
@@ -64,7 +66,7 @@ class CaptionCollator:
     def __init__(self, processor, video: VideoSettings, prompt: str):
         self.processor = processor
         self.tokenizer = processor.tokenizer
-        self.video = video
+        self.load = FrameMemo(video)
         messages = [
             {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}
         ]
@@ -76,7 +78,7 @@ class CaptionCollator:
         return f"<think>\n{' '.join(caption.split())}\n</think>{self.tokenizer.eos_token}"
 
     def __call__(self, records: list[dict]) -> dict:
-        videos = [load_video(r["videos"][0], self.video) for r in records]
+        videos = [self.load(r["videos"][0]) for r in records]
         targets = [self.target(r["caption"]) for r in records]
         batch = video_inputs(self.processor, [self.prompt + t for t in targets], videos, "cpu")
         labels = torch.full_like(batch["input_ids"], -100)
@@ -87,7 +89,26 @@ class CaptionCollator:
                 raise ValueError(f"target tokens of {records[row]['doc_id']} do not end the prompt")
             labels[row, -len(ids) :] = tail
         batch["labels"] = labels
+        # only the positions that predict a target token need logits: with a vocabulary
+        # of 151,936 the others were most of a step's work (caption_loss reads these)
+        batch["logits_to_keep"] = int(labels.ne(-100).sum(dim=1).max()) + 1
         return dict(batch)
+
+
+def caption_loss(outputs, labels, num_items_in_batch=None) -> torch.Tensor:
+    """Cross-entropy of the target tokens, from the logits of the last positions only.
+
+    The kept logits are the last `logits_to_keep` positions (the targets end every row,
+    as padding is on the left), so the labels are cut to the same positions; the loss
+    is the model's own causal-LM loss, shifted and normalised as it would be in full.
+    """
+    logits = outputs.logits
+    return ForCausalLMLoss(
+        logits,
+        labels[:, -logits.shape[1] :],
+        vocab_size=logits.shape[-1],
+        num_items_in_batch=num_items_in_batch,
+    )
 
 
 def train_perception(settings: dict, callbacks=()) -> None:
@@ -106,6 +127,7 @@ def train_perception(settings: dict, callbacks=()) -> None:
         train_dataset=records,
         callbacks=list(callbacks),
         data_collator=CaptionCollator(processor, video, settings["prompt"]),
+        compute_loss_func=caption_loss,
     )
     log.info("stage 1: %d caption records", len(records))
     run_trainer(trainer, work_dir)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from transformers import Trainer
 
 from rankvideo import formats
@@ -26,7 +27,7 @@ from rankvideo.losses import LossWeights, reranker_loss
 from rankvideo.models import video_inputs
 from rankvideo.profile import profile_for_training
 from rankvideo.prompt import build_prompt, get_profile
-from rankvideo.scoring import answer_ids, answer_logprobs
+from rankvideo.scoring import answer_ids, answer_logprobs, delta_from_answer_rows
 from rankvideo.train_perception import DEFAULTS as STAGE1_DEFAULTS
 from rankvideo.training import (
     model_for_stage,
@@ -35,7 +36,7 @@ from rankvideo.training import (
     stage_main,
     training_arguments,
 )
-from rankvideo.video import VideoSettings, load_video
+from rankvideo.video import FrameMemo, VideoSettings
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +83,14 @@ class GroupCollator:
 
     def __init__(self, processor, video: VideoSettings, template: str):
         self.processor = processor
-        self.video = video
+        self.load = FrameMemo(video)
         self.template = template
 
     def __call__(self, groups: list[dict]) -> dict:
         pairs = [p for g in groups for p in g["pairs"]]
-        decoded = {}
-        for p in pairs:
-            if p["videos"][0] not in decoded:
-                decoded[p["videos"][0]] = load_video(p["videos"][0], self.video)
         texts = [build_prompt(p["query"], self.template) for p in pairs]
-        batch = dict(
-            video_inputs(self.processor, texts, [decoded[p["videos"][0]] for p in pairs], "cpu")
-        )
+        videos = [self.load(p["videos"][0]) for p in pairs]
+        batch = dict(video_inputs(self.processor, texts, videos, "cpu"))
         shape = (len(groups), len(groups[0]["pairs"]))
         batch["group_labels"] = torch.tensor([float(p["true_label"]) for p in pairs]).view(shape)
         teacher = [
@@ -111,13 +107,52 @@ class RerankerTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.yes_ids, self.no_ids, self.weights = list(yes_ids), list(no_ids), weights
         self._terms = defaultdict(list)
+        self._checked = False
+
+    def answer_scores(self, model, inputs) -> torch.Tensor:
+        """The score of each pair from the output layer's yes and no rows only.
+
+        The other 151,936 logits cancel out of the score (`delta_from_answer_rows`), and
+        computing them was a third of a step's work. The model runs with no logits kept
+        and returns its last hidden states (after the final norm: what its output layer
+        reads); the first step checks the scores against the full output layer's.
+        """
+        out = model(
+            **inputs,
+            logits_to_keep=torch.empty(0, dtype=torch.long),
+            output_hidden_states=True,
+            use_cache=False,
+        )
+        head = self.accelerator.unwrap_model(model).get_output_embeddings()
+        ids = self.yes_ids + self.no_ids
+        bias = None if head.bias is None else head.bias[ids]
+        rows = F.linear(out.hidden_states[-1][:, -1], head.weight[ids], bias)
+        scores = delta_from_answer_rows(rows, len(self.yes_ids))
+        if not self._checked:
+            self._check_against_full_logits(model, inputs, scores)
+        return scores
+
+    def _check_against_full_logits(self, model, inputs, scores) -> None:
+        with torch.no_grad():
+            logits = model(**inputs, logits_to_keep=1, use_cache=False).logits[:, -1]
+            yes, no = answer_logprobs(logits, self.yes_ids, self.no_ids)
+        full, ours = yes - no, scores.detach()
+        finite = torch.isfinite(full)  # a broken model's NaN is the loss check's to report
+        gap = float((ours - full)[finite].abs().max()) if finite.any() else 0.0
+        scale = float(full[finite].abs().max()) if finite.any() else 1.0
+        if not (torch.isfinite(ours) == finite).all() or not gap <= 1e-3 * max(1.0, scale):
+            raise RuntimeError(
+                f"{type(self.accelerator.unwrap_model(model)).__name__}: scores from the "
+                f"answer rows differ from the full output layer's by {gap:.3g}; its last "
+                "hidden state is not what its output layer reads"
+            )
+        log.info("answer-row scores match the full output layer's (largest gap %.2g)", gap)
+        self._checked = True
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("group_labels")
         teacher = inputs.pop("teacher_p_yes")
-        out = model(**inputs, logits_to_keep=1, use_cache=False)
-        logprob_yes, logprob_no = answer_logprobs(out.logits[:, -1, :], self.yes_ids, self.no_ids)
-        scores = logprob_yes - logprob_no
+        scores = self.answer_scores(model, inputs)
         terms = reranker_loss(scores.view(labels.shape), labels, teacher, self.weights)
         if not torch.isfinite(terms["loss"]):
             # stop here: a NaN step would leave every weight NaN and the run would "succeed"
@@ -128,7 +163,7 @@ class RerankerTrainer(Trainer):
         for name, value in terms.items():
             if name != "loss":
                 self._terms[name].append(value.detach().item())
-        return (terms["loss"], out) if return_outputs else terms["loss"]
+        return (terms["loss"], {"scores": scores}) if return_outputs else terms["loss"]
 
     def log(self, logs, *args, **kwargs):
         if "loss" in logs:

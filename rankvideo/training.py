@@ -12,21 +12,17 @@ model is saved where
 from __future__ import annotations
 
 import csv
-import hashlib
 import importlib.util
 import json
 import logging
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainingArguments
 
-from rankvideo import formats
-from rankvideo.fingerprint import Stamp, file_stats, model_files
+from rankvideo import logs
+from rankvideo.launch import claim_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -218,65 +214,6 @@ def save_model(trainer: Trainer, processor, output_dir, settings: dict, method: 
     log.info("saved %s", output_dir)
 
 
-def input_fingerprint(settings: dict) -> dict:
-    """What the run reads besides its settings: the training data's bytes, and the size
-    and modification time of every file of the starting model and of every video the
-    data names (a rebuilt input gets a new time, so its old checkpoints are not reused)."""
-    data = Path(settings["train_data"])
-    videos = {v for _, r in formats.read_jsonl(data) for v in r.get("videos") or []}
-    return {
-        "train_data": hashlib.sha256(data.read_bytes()).hexdigest(),
-        "model": model_files(settings["model"]),
-        "videos": file_stats(sorted(videos)),
-    }
-
-
-def claim_checkpoints(settings: dict) -> None:
-    """Checkpoints belong to one set of settings and inputs: drop those of others.
-
-    Without this, a rerun after a config change (seed, steps, learning rate) or after
-    its inputs were rebuilt (new training data or starting model at the same path)
-    would silently continue the old run from its last checkpoint.
-    """
-    checkpoints = Path(settings["work_dir"]) / "checkpoints"
-    stamp = Stamp(checkpoints / "settings.json")
-    current = {**settings, "inputs": input_fingerprint(settings)}
-    if checkpoints.is_dir():
-        if stamp.matches(current, checkpoints):
-            return
-        shutil.rmtree(checkpoints)
-    checkpoints.mkdir(parents=True)
-    stamp.write(current)
-
-
-def run_stage(module: str, settings: dict, processes: int) -> None:
-    """Write the settings next to the checkpoints and run the stage's entry point."""
-    work = Path(settings["work_dir"])
-    work.mkdir(parents=True, exist_ok=True)
-    if processes > 1:  # the launched processes would race; a single one claims in stage_main
-        claim_checkpoints(settings)
-    path = work / "settings.json"
-    path.write_text(json.dumps(settings, indent=2))
-    launch(module, path, processes)
-
-
-def launch(module: str, settings_path, processes: int) -> None:
-    """Run `python -m <module> --settings <json>`; under `accelerate launch` when processes > 1."""
-    if processes <= 1:
-        command = [sys.executable, "-m", module, "--settings", str(settings_path)]
-    else:
-        command = [
-            sys.executable, "-m", "accelerate.commands.launch",
-            "--num_processes", str(processes), "--num_machines", "1",
-            *(["--cpu"] if not torch.cuda.is_available() else ["--multi_gpu"]),
-            "-m", module, "--settings", str(settings_path),
-        ]  # fmt: skip
-    log.info("running %s", " ".join(command))
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    # the child writes where this process logs (the job log under Snakemake)
-    subprocess.run(command, check=True, env=env, stdout=sys.stderr, stderr=sys.stderr)
-
-
 def stage_main(description: str, train, data_help: str, argv=None) -> None:
     """The command line of a training stage: the release's arguments, or `--settings`."""
     import argparse
@@ -288,7 +225,7 @@ def stage_main(description: str, train, data_help: str, argv=None) -> None:
     parser.add_argument("--eval-data", help="accepted for compatibility; not used yet")
     parser.add_argument("--output-dir", help="gets model/, work/ (checkpoints) and train_log.tsv")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.for_command_line()
     if args.settings:
         settings = json.loads(Path(args.settings).read_text())
     else:
@@ -302,6 +239,8 @@ def stage_main(description: str, train, data_help: str, argv=None) -> None:
             "work_dir": str(out / "work"),
             "log": str(out / "train_log.tsv"),
         }
+    if settings.get("threads"):
+        torch.set_num_threads(settings["threads"])
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # several processes: run_stage claimed
         claim_checkpoints(settings)
     train(settings)

@@ -104,6 +104,29 @@ def load_video(path, settings: VideoSettings):
     return frames.float(), metadata
 
 
+class FrameMemo:
+    """`load_video` for a step that reads the same videos again and again (training: every
+    group, every epoch), keeping decoded videos in memory up to `max_bytes`.
+
+    Callers get the kept tensors themselves: processors read them and do not change them.
+    """
+
+    def __init__(self, settings: VideoSettings, max_bytes: int = 2 * 2**30):
+        self.settings, self.max_bytes = settings, max_bytes
+        self._kept: dict[str, tuple] = {}
+        self._bytes = 0
+
+    def __call__(self, path) -> tuple:
+        video = self._kept.get(str(path))
+        if video is None:
+            video = load_video(path, self.settings)
+            size = video[0].numel() * video[0].element_size()
+            if self._bytes + size <= self.max_bytes:
+                self._kept[str(path)] = video
+                self._bytes += size
+        return video
+
+
 def decode_summary() -> str:
     return f"{DECODES['decoded']} videos decoded, {DECODES['cached']} read from the frame cache"
 

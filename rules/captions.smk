@@ -20,6 +20,7 @@ rule captions_shard:
         runtime=240,
         gpu=model_gpus(config["models"]["captioner"]),
     params:
+        engine=engine("captions"),
         model=lambda wildcards: model_path(config["models"]["captioner"]),
         shards=config["captions"]["shards"],
         video=caption_video_settings(),

@@ -113,6 +113,11 @@ def stage_settings(stage):
     return settings | {"video": video_settings(), "seed": config["seed"]}
 
 
+def engine(step):
+    """The engine of a model step (captions, teacher, rerank), with the vllm settings."""
+    return {"name": config[step]["engine"], **config["vllm"]}
+
+
 def teacher_settings():
     """Keyword arguments of rankvideo.teacher.ReasoningTeacher from the config."""
     t = config["teacher"]
@@ -236,6 +241,7 @@ def video_settings():
 def bench_settings():
     """The bench section, scored with the configured prompt template on the rerank device."""
     return config["bench"] | {
+        "vllm": config["vllm"],
         "template": config["prompt"]["template"],
         "device": config["rerank"]["device"],
         "dtype": config["rerank"]["dtype"],

@@ -18,6 +18,7 @@ rule rerank_shard:
         runtime=240,
         gpu=lambda wildcards: system_gpus(wildcards.system),
     params:
+        engine=engine("rerank"),
         shards=len(SHARDS),
         scorer=lambda wildcards: scorer(wildcards.system),
     script:

@@ -18,6 +18,7 @@ rule teacher_shard:
         runtime=240,
         gpu=model_gpus(config["models"]["teacher"]),
     params:
+        engine=engine("teacher"),
         model=lambda wildcards: model_path(config["models"]["teacher"]),
         shards=config["teacher"]["shards"],
         settings=teacher_settings(),

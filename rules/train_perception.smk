@@ -11,7 +11,7 @@ rule train_perception:
         "benchmarks/stage1/train_perception.tsv"
     conda:
         "../environment.yml"
-    threads: config["stage1"]["processes"]
+    threads: config["stage1"]["processes"] * config["stage1"]["threads"]
     resources:
         mem_mb=model_mem_mb(config["models"]["vlm"], config["stage1"]["processes"]),
         runtime=1440,

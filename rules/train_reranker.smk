@@ -11,7 +11,7 @@ rule train_reranker:
         "benchmarks/stage2/train_reranker.tsv"
     conda:
         "../environment.yml"
-    threads: config["stage2"]["processes"]
+    threads: config["stage2"]["processes"] * config["stage2"]["threads"]
     resources:
         mem_mb=model_mem_mb(config["models"]["vlm"], config["stage2"]["processes"]),
         runtime=1440,

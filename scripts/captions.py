@@ -16,4 +16,5 @@ with log_to(snakemake.log[0], snakemake.threads):
         shards=params.shards,
         video=params.video,
         settings=params.settings,
+        engine=params.engine,
     )

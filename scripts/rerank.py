@@ -13,4 +13,5 @@ with log_to(snakemake.log[0], snakemake.threads):
         shards=snakemake.params.shards,
         scorer=snakemake.params.scorer,
         captions=snakemake.input.get("captions"),
+        engine=snakemake.params.engine,
     )

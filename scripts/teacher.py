@@ -15,4 +15,5 @@ with log_to(snakemake.log[0], snakemake.threads):
         shards=params.shards,
         settings=params.settings,
         asr=params.asr,
+        engine=params.engine,
     )

@@ -30,6 +30,7 @@ from rankvideo import (
 )
 from rankvideo.captions import Captioner
 from rankvideo.demo import data as demo_data
+from rankvideo.elsewhere import VLLM_DEFAULTS
 from rankvideo.loss_weights import LossWeights
 from rankvideo.scoring import VLMReranker
 from rankvideo.teacher import ReasoningTeacher
@@ -60,8 +61,8 @@ DIFFERENT = {
 # keys that only one side has, with the reason
 SCHEMA_ONLY = {
     "stage1.captions": "which captions the workflow's training_data step writes for stage 1",
-    "stage1.processes": "the processes the workflow starts (rankvideo.training.run_stage)",
-    "stage2.processes": "the processes the workflow starts (rankvideo.training.run_stage)",
+    "stage1.processes": "the processes the workflow starts (rankvideo.launch.run_stage)",
+    "stage2.processes": "the processes the workflow starts (rankvideo.launch.run_stage)",
 }
 LIBRARY_ONLY = {
     "VideoSettings.patch_size": "not a setting: read from the model's own processor",
@@ -211,11 +212,17 @@ def library_defaults() -> list[tuple[str, str, object]]:
     rows += arguments(significance.run, {k: f"evaluate.significance.{k}" for k in tests})
     rows += arguments(evaluate.evaluate, {"score_field": "evaluate.score_field"})
     rows += arguments(depth.depth_report, {"score_field": "evaluate.score_field"})
+    elsewhere_keys = {"template": "prompt.template", "vllm": "vllm"}
     rows += [
-        (f"bench.{k}" if k != "template" else "prompt.template", f"BenchSettings.{k}", v)
+        (elsewhere_keys.get(k, f"bench.{k}"), f"BenchSettings.{k}", v)
         for k, v in field_defaults(bench.BenchSettings).items()
         if k not in ("device", "dtype")
     ]
+    rows += [(f"vllm.{k}", f"VLLM_DEFAULTS.{k}", v) for k, v in VLLM_DEFAULTS.items()]
+    for main, step in ((captions.main, "captions"), (rerank.main, "rerank")):
+        rows += options(main, {"engine": f"{step}.engine"})
+    rows += options(generate_reasoning.main, {"engine": "teacher.engine"})
+    rows += options(bench.main, {"engines": "bench.engines", "vllm_python": "vllm.python"})
     demo = field_defaults(demo_data.DemoSettings)
     rows += [(f"demo.{k}", f"DemoSettings.{k}", demo[k]) for k in schema_default("demo")]
     rows.append(("seed", "DemoSettings.seed", demo["seed"]))

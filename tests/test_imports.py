@@ -188,3 +188,12 @@ def test_light_steps_load_no_torch(rule):
     modules = reachable(imported(script))
     assert modules, f"{script.name} uses no library module"
     assert import_without_heavy(modules) == {"tried": [], "failed": {}}
+
+
+@pytest.mark.parametrize("rule", ["train_perception", "train_reranker"])
+def test_training_jobs_start_their_stage_without_torch(rule):
+    """The job of a training rule only starts the stage's own process and waits for it:
+    its script's modules import without torch and transformers (seconds per stage)."""
+    script = rule_script(rule_blocks()[rule])
+    assert "rankvideo.launch" in imported(script)
+    assert import_without_heavy(imported(script)) == {"tried": [], "failed": {}}

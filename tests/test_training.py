@@ -8,20 +8,18 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from rankvideo import formats
+from rankvideo.launch import claim_checkpoints, run_stage
 from rankvideo.losses import LossWeights
-from rankvideo.train_perception import CaptionCollator, train_perception
+from rankvideo.scoring import answer_logprobs
+from rankvideo.train_perception import CaptionCollator, caption_loss, train_perception
 from rankvideo.train_reranker import GroupCollator, RerankerTrainer, make_groups, train_reranker
-from rankvideo.training import (
-    check_method,
-    claim_checkpoints,
-    load_for_training,
-    run_stage,
-    training_arguments,
-)
+from rankvideo.training import check_method, load_for_training, training_arguments
 from rankvideo.video import VideoSettings
 
 VIDEO = {"fps": 2.0, "max_frames": 8, "min_pixels": 4096, "max_pixels": 4096}
 FAST = {"batch_size": 2, "gradient_accumulation": 1, "warmup_steps": 0, "save_every": 3, "seed": 0}
+STEP = {"learning_rate": 1e-3, "weight_decay": 0.0, "scheduler": "constant", "epochs": 1}
+STEP |= {"max_steps": 1, "max_grad_norm": 1.0, "log_every": 1, "activation_checkpointing": False}
 
 
 def run_files(model, data, folder) -> dict:
@@ -126,6 +124,83 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(tiny_vlm, ranking_file, tmp
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.1
+
+
+def test_caption_loss_from_the_kept_logits_is_the_full_loss(tiny_vlm, caption_file):
+    """Stage 1 computes logits only where a target token is predicted: the loss and its
+    gradients are those of the model's own loss over every position."""
+    model, processor = load_for_training(str(tiny_vlm), "full")
+    collator = CaptionCollator(processor, VideoSettings(**VIDEO), "Describe this video.")
+    batch = collator([r for _, r in formats.read_jsonl(caption_file)][:4])
+    kept = batch.pop("logits_to_keep")
+    assert kept < batch["input_ids"].shape[1] // 2  # most positions need no logits
+    labels = batch.pop("labels")
+    full = model(**batch, labels=labels).loss
+    full_grad = torch.autograd.grad(full, model.get_input_embeddings().weight)[0]
+    ours = caption_loss(model(**batch, logits_to_keep=kept), labels)
+    ours_grad = torch.autograd.grad(ours, model.get_input_embeddings().weight)[0]
+    assert abs(ours.item() - full.item()) < 1e-5
+    assert torch.allclose(ours_grad, full_grad, atol=1e-6)
+    with pytest.raises(AssertionError):  # one position fewer loses a target token
+        assert abs(caption_loss(model(**batch, logits_to_keep=kept - 1), labels) - full) < 1e-5
+
+
+def test_stage_two_scores_from_the_answer_rows_equal_the_full_scores(
+    tiny_vlm, ranking_file, tmp_path
+):
+    model, processor = load_for_training(str(tiny_vlm), "full")
+    groups, _ = make_groups(formats.read_training_records(ranking_file), 3, seed=0)
+    batch = GroupCollator(processor, VideoSettings(**VIDEO), "chat")(groups[:2])
+    for key in ("group_labels", "teacher_p_yes"):
+        batch.pop(key)
+    trainer = RerankerTrainer(
+        model=model,
+        args=training_arguments(STEP | FAST, tmp_path),
+        yes_ids=[9693, 9454],
+        no_ids=[2152, 2753],
+        weights=LossWeights(),
+    )
+    scores = trainer.answer_scores(model, dict(batch))  # checks itself on its first call
+    assert trainer._checked and scores.shape == (8,) and scores.requires_grad
+    with torch.no_grad():
+        logits = model(**batch, logits_to_keep=1).logits[:, -1]
+    yes, no = answer_logprobs(logits, [9693, 9454], [2152, 2753])
+    assert torch.allclose(scores.detach(), yes - no, atol=1e-5)
+
+
+def test_a_training_job_shares_its_cores_among_its_processes(tmp_path, monkeypatch):
+    import rankvideo.launch
+
+    started = {}
+    monkeypatch.setattr(
+        rankvideo.launch, "launch", lambda module, path, processes, threads: started.update(
+            processes=processes, threads=threads
+        )
+    )  # fmt: skip
+    monkeypatch.setattr(rankvideo.launch, "claim_checkpoints", lambda settings: None)
+    settings = {"work_dir": str(tmp_path / "work")}
+    run_stage("rankvideo.train_reranker", settings, processes=1, cores=2)
+    assert started == {"processes": 1, "threads": 2}
+    run_stage("rankvideo.train_reranker", settings, processes=2, cores=5)
+    assert started == {"processes": 2, "threads": 2}
+    written = json.loads((tmp_path / "work/settings.json").read_text())
+    assert written["threads"] == 2
+
+
+def test_frames_kept_in_memory_are_the_decoded_frames_up_to_a_budget(demo_data):
+    from rankvideo.video import DECODES, FrameMemo, load_video
+
+    paths = sorted(demo_data["videos"].glob("*.mp4"))[:3]
+    settings = VideoSettings(**VIDEO)
+    one = load_video(paths[0], settings)[0]
+    memo = FrameMemo(settings, max_bytes=one.numel() * one.element_size() * 2)
+    first = [memo(p) for p in paths]
+    before = dict(DECODES)
+    again = [memo(p) for p in paths]
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, again, strict=True))
+    assert again[0][0] is first[0][0] and again[1][0] is first[1][0]  # kept
+    assert again[2][0] is not first[2][0]  # over the budget: read again
+    assert sum(DECODES.values()) - sum(before.values()) == 1
 
 
 class Crash(TrainerCallback):

@@ -1,0 +1,266 @@
+"""vLLM as the engine of the three model steps: captions, teacher labels, scoring.
+
+Each class here is the transformers class of its step with the model calls served by
+vLLM (continuous batching, paged KV cache, prefix caching); prompts, answer tokens,
+frames and outputs are the same, so the rest of the workflow cannot tell the engines
+apart except by speed and by float rounding (docs/engines.md gives the measured gaps).
+
+- `VLLMReranker` reads the answer slot's log-probabilities of every yes and no
+  spelling (`logprob_token_ids`: over the whole vocabulary, before any processing).
+  A video's requests go in after its first one, so the first one's video prefix is in
+  the prefix cache when the others are scheduled.
+- `VLLMTeacher` generates the reasoning greedily and scores the slot after
+  `</think>` in a second, one-token request, as the transformers teacher does.
+- `VLLMCaptioner` generates captions greedily from the frames decoded here (the frame
+  cache), handed to vLLM with their sampling metadata.
+
+An answer token missing from what the engine returns is an error naming the query;
+a score is never made up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from rankvideo.captioner import Captioner
+from rankvideo.elsewhere import VLLM_DEFAULTS
+from rankvideo.fingerprint import model_files
+from rankvideo.prompt import build_prompt, get_profile
+from rankvideo.reasoner import ReasoningTeacher
+from rankvideo.scoring import VLMReranker, scores_from_logprobs
+
+log = logging.getLogger(__name__)
+
+# vLLM's own processor call gets what rankvideo.models.video_inputs passes: the frames
+# are sampled and sized already
+VIDEO_KWARGS = {"do_sample_frames": False, "do_resize": False, "cap_pixels_per_frame": False}
+MAX_ANSWER_IDS = 128  # vLLM's limit on logprob_token_ids
+
+
+class MissingAnswerLogprobs(RuntimeError):
+    pass
+
+
+def engine_dtype(dtype: str) -> str:
+    """auto: bfloat16 on a GPU, float32 on CPU (vLLM's own auto would take bfloat16 there)."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if torch.cuda.is_available() else "float32"
+
+
+def start_engine(model_path: str, settings: dict | None, dtype: str, video: bool):
+    """A vLLM `LLM` for `model_path` with the engine settings (VLLM_DEFAULTS's keys)."""
+    try:
+        from vllm import LLM
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(
+            f"engine vllm: vLLM is not installed for {sys.executable} ({e}); run this with "
+            "the interpreter of its environment (docs/engines.md)"
+        ) from e
+
+    settings = {**VLLM_DEFAULTS, **(settings or {})}
+    # several jobs share a CPU machine: vLLM's default binds every job to the same cores
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+    kwargs = dict(
+        model=model_path,
+        dtype=engine_dtype(dtype),
+        max_model_len=settings["max_model_len"],
+        enforce_eager=settings["enforce_eager"],
+        kv_cache_memory_bytes=int(settings["memory_gib"] * 2**30),
+        enable_prefix_caching=True,
+        seed=0,
+    )
+    if video:
+        kwargs["limit_mm_per_prompt"] = {"image": 0, "video": 1}
+        kwargs["mm_processor_kwargs"] = VIDEO_KWARGS
+    log.info("starting vLLM for %s: %s", model_path, {**settings, **kwargs})
+    return LLM(**kwargs)
+
+
+def engine_identity(model_path: str, dtype: str) -> dict:
+    import vllm
+
+    return {
+        "model": model_files(model_path),
+        "engine": f"vllm {vllm.__version__}",
+        "dtype": engine_dtype(dtype),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+
+
+def answer_logprobs_of(output, ids: Sequence[int], what: str) -> list[float]:
+    """The first generated position's log-probabilities of `ids` from a vLLM output."""
+    returned = output.outputs[0].logprobs[0] if output.outputs[0].logprobs else {}
+    missing = [t for t in ids if t not in returned]
+    if missing:
+        raise MissingAnswerLogprobs(
+            f"{what}: vLLM returned no log-probability for the answer tokens {missing}"
+        )
+    return [returned[t].logprob for t in ids]
+
+
+def slot_params(ids: Sequence[int]):
+    """One greedy token, with the log-probabilities of the answer tokens `ids`."""
+    from vllm import SamplingParams
+
+    if len(ids) > MAX_ANSWER_IDS:
+        raise ValueError(f"{len(ids)} answer tokens: vLLM returns at most {MAX_ANSWER_IDS}")
+    return SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=list(ids))
+
+
+def slot_scores(outputs, yes_ids, no_ids, labels: Sequence[str]) -> list[dict]:
+    ids = [*yes_ids, *no_ids]
+    rows = [answer_logprobs_of(o, ids, what) for o, what in zip(outputs, labels, strict=True)]
+    return scores_from_logprobs(torch.tensor(rows, dtype=torch.float64), len(yes_ids))
+
+
+def greedy_params(max_tokens: int):
+    from vllm import SamplingParams
+
+    return SamplingParams(max_tokens=max_tokens, temperature=0.0, skip_special_tokens=True)
+
+
+class VLLMReranker(VLMReranker):
+    """`VLMReranker` served by vLLM; `engine` holds VLLM_DEFAULTS's keys."""
+
+    def __init__(self, model_path: str, *args, engine: dict | None = None, **kwargs):
+        self.engine = engine
+        self.cached_tokens = self.prompt_tokens = 0
+        super().__init__(model_path, *args, **kwargs)
+        profile = get_profile(self.template)
+        if profile.max_length:
+            raise ValueError(
+                f"prompt profile {self.template!r} cuts inputs past {profile.max_length} "
+                "tokens as its authors do; the vllm engine does not cut: score this model "
+                "with engine transformers"
+            )
+        # one request per pair: vLLM's prefix cache shares a video's prefix (video-first)
+        self.shared_prefix = profile.video_first
+
+    def _load(self, model_path, device, dtype, cache_dir):
+        self.dtype = dtype
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(model_path, cache_dir=cache_dir)
+        llm = start_engine(model_path, self.engine, dtype, video=True)
+        return llm, processor, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def _model_identity(self) -> dict:
+        return engine_identity(self.model_path, self.dtype)
+
+    def identity(self) -> dict:
+        return {**super().identity(), "batch_size": None}  # vLLM schedules its own batches
+
+    def _requests(self, queries: Sequence[str], decoded: tuple) -> list[dict]:
+        frames, metadata = decoded
+        return [
+            {
+                "prompt": build_prompt(q, self.template),
+                "multi_modal_data": {"video": (frames, dict(metadata))},
+                "mm_processor_kwargs": VIDEO_KWARGS,
+            }
+            for q in queries
+        ]
+
+    def score_video(self, decoded: tuple, queries: Sequence[str], batch_size=None) -> list[dict]:
+        """Scores of one decoded video against each query."""
+        if not queries:
+            return []
+        requests = self._requests(queries, decoded)
+        params = slot_params([*self.yes_ids, *self.no_ids])
+        # the first request alone: its video prefix is cached before the others run
+        outputs = self.model.generate(requests[:1], params, use_tqdm=False)
+        if len(requests) > 1:
+            outputs += self.model.generate(requests[1:], params, use_tqdm=False)
+        self.prompt_tokens += sum(len(o.prompt_token_ids) for o in outputs)
+        self.cached_tokens += sum(o.num_cached_tokens or 0 for o in outputs)
+        labels = [f"{self.model_path}, query {q!r}" for q in queries]
+        return slot_scores(outputs, self.yes_ids, self.no_ids, labels)
+
+    def score_decoded(self, queries: Sequence[str], videos: Sequence[tuple]) -> list[dict]:
+        return [s for q, v in zip(queries, videos, strict=True) for s in self.score_video(v, [q])]
+
+    def cache_summary(self) -> str:
+        share = self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+        return f"{share:.0%} of {self.prompt_tokens} prompt tokens read from vLLM's prefix cache"
+
+
+class VLLMTeacher(ReasoningTeacher):
+    """`ReasoningTeacher` served by vLLM; `engine` holds VLLM_DEFAULTS's keys."""
+
+    def __init__(self, model_path: str, *args, engine: dict | None = None, **kwargs):
+        self.engine = engine
+        super().__init__(model_path, *args, **kwargs)
+
+    def _load(self, model_path, device, dtype):
+        self.dtype = dtype
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        llm = start_engine(model_path, self.engine, dtype, video=False)
+        return llm, tokenizer, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def _model_identity(self) -> dict:
+        return engine_identity(self.model_path, self.dtype)
+
+    def _requests(self, texts: Sequence[str]) -> list[dict]:
+        return [
+            {"prompt_token_ids": self.tokenizer.encode(t, add_special_tokens=False)} for t in texts
+        ]
+
+    def _generate(self, prompts: Sequence[str]) -> list[list[int]]:
+        params = greedy_params(self.max_reasoning_tokens + self.max_answer_tokens)
+        outputs = self.model.generate(self._requests(prompts), params, use_tqdm=False)
+        stops = {self.tokenizer.pad_token_id, self.tokenizer.eos_token_id}
+        return [[t for t in o.outputs[0].token_ids if t not in stops] for o in outputs]
+
+    def _score_slots(self, texts: Sequence[str]) -> list[dict]:
+        params = slot_params([*self.yes_ids, *self.no_ids])
+        outputs = self.model.generate(self._requests(texts), params, use_tqdm=False)
+        labels = [f"{self.model_path}, teacher prompt {i}" for i in range(len(texts))]
+        return slot_scores(outputs, self.yes_ids, self.no_ids, labels)
+
+
+class VLLMCaptioner(Captioner):
+    """`Captioner` served by vLLM; `engine` holds VLLM_DEFAULTS's keys."""
+
+    def __init__(self, model_path: str, *args, engine: dict | None = None, **kwargs):
+        self.engine = engine
+        super().__init__(model_path, *args, **kwargs)
+
+    def _load(self, model_path, device, dtype):
+        self.dtype = dtype
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(model_path)
+        llm = start_engine(model_path, self.engine, dtype, video=True)
+        return llm, processor, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def _model_identity(self) -> dict:
+        return engine_identity(self.model_path, self.dtype)
+
+    def caption_decoded(self, videos: Sequence[tuple]) -> list[dict]:
+        requests = [
+            {
+                "prompt": self.prompt,
+                "multi_modal_data": {"video": (frames, dict(metadata))},
+                "mm_processor_kwargs": VIDEO_KWARGS,
+            }
+            for frames, metadata in videos
+        ]
+        outputs = self.model.generate(requests, greedy_params(self.max_new_tokens), use_tqdm=False)
+        tokenizer = self.processor.tokenizer
+        stops = {tokenizer.pad_token_id, tokenizer.eos_token_id}
+        results = []
+        for o in outputs:
+            ids = list(o.outputs[0].token_ids)
+            text = tokenizer.decode(ids, skip_special_tokens=True)
+            results.append(
+                {"text": " ".join(text.split()), "tokens": sum(t not in stops for t in ids)}
+            )
+        return results
