@@ -92,6 +92,8 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
         len(keys) - len(todo),
         decode_summary(),
     )
+    if hasattr(reranker, "cache_summary"):  # the vllm engine: how much its prefix cache held
+        log.info(reranker.cache_summary())
     if failed:
         raise RuntimeError(
             f"{len(failed)} videos could not be decoded, their pairs are not scored "

@@ -125,13 +125,35 @@ def greedy_params(max_tokens: int):
     return SamplingParams(max_tokens=max_tokens, temperature=0.0, skip_special_tokens=True)
 
 
-class VLLMReranker(VLMReranker):
-    """`VLMReranker` served by vLLM; `engine` holds VLLM_DEFAULTS's keys."""
+class ServedByVLLM:
+    """What the three classes below share: the engine's settings (`engine`, with
+    VLLM_DEFAULTS's keys), its start in `_load`, and its identity."""
+
+    VIDEO = True  # a vision-language model: the processor loads, and video inputs are on
 
     def __init__(self, model_path: str, *args, engine: dict | None = None, **kwargs):
         self.engine = engine
-        self.cached_tokens = self.prompt_tokens = 0
         super().__init__(model_path, *args, **kwargs)
+
+    def _load(self, model_path, device, dtype, cache_dir=None):
+        from transformers import AutoProcessor, AutoTokenizer
+
+        self.dtype = dtype
+        loader = AutoProcessor if self.VIDEO else AutoTokenizer
+        preprocessor = loader.from_pretrained(model_path, cache_dir=cache_dir)
+        llm = start_engine(model_path, self.engine, dtype, video=self.VIDEO)
+        return llm, preprocessor, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def _model_identity(self) -> dict:
+        return engine_identity(self.model_path, self.dtype)
+
+
+class VLLMReranker(ServedByVLLM, VLMReranker):
+    """`VLMReranker` served by vLLM."""
+
+    def __init__(self, model_path: str, *args, engine: dict | None = None, **kwargs):
+        self.cached_tokens = self.prompt_tokens = 0
+        super().__init__(model_path, *args, engine=engine, **kwargs)
         profile = get_profile(self.template)
         if profile.max_length:
             raise ValueError(
@@ -141,17 +163,6 @@ class VLLMReranker(VLMReranker):
             )
         # one request per pair: vLLM's prefix cache shares a video's prefix (video-first)
         self.shared_prefix = profile.video_first
-
-    def _load(self, model_path, device, dtype, cache_dir):
-        self.dtype = dtype
-        from transformers import AutoProcessor
-
-        processor = AutoProcessor.from_pretrained(model_path, cache_dir=cache_dir)
-        llm = start_engine(model_path, self.engine, dtype, video=True)
-        return llm, processor, torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-    def _model_identity(self) -> dict:
-        return engine_identity(self.model_path, self.dtype)
 
     def identity(self) -> dict:
         return {**super().identity(), "batch_size": None}  # vLLM schedules its own batches
@@ -190,23 +201,10 @@ class VLLMReranker(VLMReranker):
         return f"{share:.0%} of {self.prompt_tokens} prompt tokens read from vLLM's prefix cache"
 
 
-class VLLMTeacher(ReasoningTeacher):
-    """`ReasoningTeacher` served by vLLM; `engine` holds VLLM_DEFAULTS's keys."""
+class VLLMTeacher(ServedByVLLM, ReasoningTeacher):
+    """`ReasoningTeacher` served by vLLM."""
 
-    def __init__(self, model_path: str, *args, engine: dict | None = None, **kwargs):
-        self.engine = engine
-        super().__init__(model_path, *args, **kwargs)
-
-    def _load(self, model_path, device, dtype):
-        self.dtype = dtype
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-        llm = start_engine(model_path, self.engine, dtype, video=False)
-        return llm, tokenizer, torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-    def _model_identity(self) -> dict:
-        return engine_identity(self.model_path, self.dtype)
+    VIDEO = False
 
     def _requests(self, texts: Sequence[str]) -> list[dict]:
         return [
@@ -226,23 +224,8 @@ class VLLMTeacher(ReasoningTeacher):
         return slot_scores(outputs, self.yes_ids, self.no_ids, labels)
 
 
-class VLLMCaptioner(Captioner):
-    """`Captioner` served by vLLM; `engine` holds VLLM_DEFAULTS's keys."""
-
-    def __init__(self, model_path: str, *args, engine: dict | None = None, **kwargs):
-        self.engine = engine
-        super().__init__(model_path, *args, **kwargs)
-
-    def _load(self, model_path, device, dtype):
-        self.dtype = dtype
-        from transformers import AutoProcessor
-
-        processor = AutoProcessor.from_pretrained(model_path)
-        llm = start_engine(model_path, self.engine, dtype, video=True)
-        return llm, processor, torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-    def _model_identity(self) -> dict:
-        return engine_identity(self.model_path, self.dtype)
+class VLLMCaptioner(ServedByVLLM, Captioner):
+    """`Captioner` served by vLLM."""
 
     def caption_decoded(self, videos: Sequence[tuple]) -> list[dict]:
         requests = [
