@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rankvideo import logs
-from rankvideo.elsewhere import VLLM_DEFAULTS
+from rankvideo.elsewhere import VLLM_DEFAULTS, in_engine_environment
 from rankvideo.video import DECODES, VideoSettings, load_video
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,8 @@ def decoded_clips(reranker, settings: BenchSettings, frames: int, work: Path):
     return decoded, decodes, grid[0] // 2 * (grid[2] // merged) * (grid[3] // merged)
 
 
-def vllm_timings(model: str, settings: dict, work: str) -> dict:
+@in_engine_environment
+def vllm_timings(model: str, settings: dict, work: str, engine: dict) -> dict:
     """In vLLM's environment: per frames and K, seconds and scores of the vllm engine
     (one request per pair, the video prefix from the prefix cache)."""
     from rankvideo.vllm_engine import VLLMReranker
@@ -158,7 +159,7 @@ def vllm_timings(model: str, settings: dict, work: str) -> dict:
     for frames in settings.frames:
         reranker = VLLMReranker(
             model, video=video_settings(settings, frames), profile=settings.template,
-            dtype=settings.dtype, engine=settings.vllm,
+            dtype=settings.dtype, engine=engine,
         )  # fmt: skip
         decoded, _, _ = decoded_clips(reranker, settings, frames, work)
         timed(reranker, decoded[:1], queries(1), shared=True)  # warm-up, not timed
@@ -169,18 +170,12 @@ def vllm_timings(model: str, settings: dict, work: str) -> dict:
 
 
 def run(model: str, settings: BenchSettings, work: Path) -> list[dict]:
-    from rankvideo.elsewhere import call, engine_python
     from rankvideo.scoring import VLMReranker
 
     served = {}
     if "vllm" in settings.engines:
-        engine = {**settings.vllm, "name": "vllm"}
-        arguments = {"model": model, "settings": dataclasses.asdict(settings), "work": str(work)}
-        python = engine_python(engine)
-        served = (
-            call(python, "rankvideo.bench:vllm_timings", arguments)
-            if python
-            else (vllm_timings(**arguments))
+        served = vllm_timings(
+            model, dataclasses.asdict(settings), str(work), {**settings.vllm, "name": "vllm"}
         )
     rows = []
     for frames in settings.frames:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from rankvideo import formats, logs
 from rankvideo.captioner import DEFAULT_PROMPT, Captioner
-from rankvideo.elsewhere import call, engine_python, here, is_vllm
+from rankvideo.elsewhere import in_engine_environment, is_vllm
 from rankvideo.extract import scan_videos
 from rankvideo.fingerprint import file_stats
 from rankvideo.pairs import check_shard, shard_of
@@ -109,15 +109,13 @@ def make_captioner(model: str, video: dict, settings: dict, engine: dict | None 
     return Captioner(model, VideoSettings(**video), **settings)
 
 
+@in_engine_environment
 def caption_shard(
     candidates: Sequence, qrels, train_ids, manifest, model: str, output, shard: int, shards: int,
     video: dict, settings: dict, engine: dict | None = None,
 ) -> list[dict]:  # fmt: skip
     """Caption this shard's share of the videos that training and evaluation need; with
     `engine` vllm in another environment, the captioning runs there (rankvideo.elsewhere)."""
-    arguments = dict(locals())
-    if python := engine_python(engine):
-        return call(python, "rankvideo.captions:caption_shard", here(arguments))
     check_shard(shard, shards)
     needed = videos_needed(candidates, qrels, train_ids)
     mine = [v for v in needed if shard_of(v, shards) == shard]

@@ -13,8 +13,10 @@ child's log goes where this process logs (the job's log under Snakemake).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -64,6 +66,27 @@ def is_vllm(engine: dict | None) -> bool:
 def here(arguments: dict) -> dict:
     """A step's arguments as the other environment runs them: the engine's step runs there."""
     return {**arguments, "engine": {**arguments["engine"], "python": None}}
+
+
+def in_engine_environment(step):
+    """Decorate a step function that takes an `engine` argument: when the engine's
+    environment is another interpreter (`engine_python`), the call runs there (`call`),
+    where the same function then runs the step itself."""
+    signature = inspect.signature(step)
+    module = step.__module__
+    if module == "__main__":  # run as `python -m rankvideo.<module>`: its importable name
+        module = sys.modules["__main__"].__spec__.name
+
+    @functools.wraps(step)
+    def run(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        python = engine_python(bound.arguments["engine"])
+        if python:
+            return call(python, f"{module}:{step.__name__}", here(bound.arguments))
+        return step(*args, **kwargs)
+
+    return run
 
 
 def call(python: str, function: str, kwargs: dict):

@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rankvideo import formats, logs
-from rankvideo.elsewhere import call, engine_python, here, is_vllm
+from rankvideo.elsewhere import in_engine_environment, is_vllm
 from rankvideo.extract import scan_videos
 from rankvideo.fingerprint import digest, file_stats
 from rankvideo.pairs import SCORE_FIELDS, candidate_pairs, check_shard, shard_of, write_reranked
@@ -135,6 +135,7 @@ def load_reranker(
     )
 
 
+@in_engine_environment
 def rerank_shard(
     candidates: list,
     queries,
@@ -155,9 +156,6 @@ def rerank_shard(
     `settings`). With `engine` vllm in another environment, the scoring runs there
     (rankvideo.elsewhere).
     """
-    arguments = dict(locals())
-    if python := engine_python(engine):
-        return call(python, "rankvideo.rerank:rerank_shard", here(arguments))
     check_shard(shard, shards)
     pairs = candidate_pairs(formats.read_candidates(c) for c in candidates)
     mine = [(v, q) for v, q in pairs if shard_of(v, shards) == shard]

@@ -12,7 +12,7 @@ import logging
 from tqdm import tqdm
 
 from rankvideo import formats
-from rankvideo.elsewhere import call, engine_python, here, is_vllm
+from rankvideo.elsewhere import in_engine_environment, is_vllm
 from rankvideo.fingerprint import digest
 from rankvideo.pairs import candidate_pairs, check_shard, shard_of
 from rankvideo.reasoner import Evidence, ReasoningTeacher, parse_generation  # noqa: F401
@@ -93,6 +93,7 @@ def make_teacher(model: str, settings: dict, engine: dict | None = None) -> Reas
     return ReasoningTeacher(model, **settings)
 
 
+@in_engine_environment
 def label_shard(
     candidates,
     queries,
@@ -107,9 +108,6 @@ def label_shard(
 ):
     """Teacher labels for this shard's share of the training candidates; with `engine`
     vllm in another environment, the labelling runs there (rankvideo.elsewhere)."""
-    arguments = dict(locals())
-    if python := engine_python(engine):
-        return call(python, "rankvideo.teacher:label_shard", here(arguments))
     check_shard(shard, shards)
     pairs = [
         p

@@ -30,6 +30,7 @@ import torch
 from rankvideo.captioner import Captioner
 from rankvideo.elsewhere import VLLM_DEFAULTS
 from rankvideo.fingerprint import model_files
+from rankvideo.models import pick_device, pick_dtype
 from rankvideo.prompt import build_prompt, get_profile
 from rankvideo.reasoner import ReasoningTeacher
 from rankvideo.scoring import VLMReranker, scores_from_logprobs
@@ -44,13 +45,6 @@ MAX_ANSWER_IDS = 128  # vLLM's limit on logprob_token_ids
 
 class MissingAnswerLogprobs(RuntimeError):
     pass
-
-
-def engine_dtype(dtype: str) -> str:
-    """auto: bfloat16 on a GPU, float32 on CPU (vLLM's own auto would take bfloat16 there)."""
-    if dtype != "auto":
-        return dtype
-    return "bfloat16" if torch.cuda.is_available() else "float32"
 
 
 def start_engine(model_path: str, settings: dict | None, dtype: str, video: bool):
@@ -68,7 +62,7 @@ def start_engine(model_path: str, settings: dict | None, dtype: str, video: bool
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
     kwargs = dict(
         model=model_path,
-        dtype=engine_dtype(dtype),
+        dtype=pick_dtype(dtype, pick_device()),
         max_model_len=settings["max_model_len"],
         enforce_eager=settings["enforce_eager"],
         kv_cache_memory_bytes=int(settings["memory_gib"] * 2**30),
@@ -88,8 +82,8 @@ def engine_identity(model_path: str, dtype: str) -> dict:
     return {
         "model": model_files(model_path),
         "engine": f"vllm {vllm.__version__}",
-        "dtype": engine_dtype(dtype),
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "dtype": str(pick_dtype(dtype, pick_device())),
+        "device": pick_device().type,
     }
 
 
@@ -142,7 +136,7 @@ class ServedByVLLM:
         loader = AutoProcessor if self.VIDEO else AutoTokenizer
         preprocessor = loader.from_pretrained(model_path, cache_dir=cache_dir)
         llm = start_engine(model_path, self.engine, dtype, video=self.VIDEO)
-        return llm, preprocessor, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return llm, preprocessor, pick_device()
 
     def _model_identity(self) -> dict:
         return engine_identity(self.model_path, self.dtype)
