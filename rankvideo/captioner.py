@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from rankvideo.models import load_vlm, model_identity, video_inputs
+from rankvideo.models import load_vlm, model_identity, video_inputs, video_span
 from rankvideo.video import VideoSettings, for_processor
 
 DEFAULT_PROMPT = (
@@ -55,6 +55,7 @@ class Captioner:
         return {
             **self._model_identity(),
             "prompt": self.prompt,
+            "video_span": video_span(self.processor),
             "max_new_tokens": self.max_new_tokens,
             "batch_size": self.batch_size,
             "video": self.video.sampling(),

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+from rankvideo.prompt import VIDEO
+
 log = logging.getLogger(__name__)
 
 
@@ -136,7 +138,17 @@ def load_text_lm(model_path: str, device: str = "auto", dtype: str = "auto", cac
 
 
 def video_inputs(processor, texts, videos, device) -> dict:
-    """Processor outputs for prompts with one decoded video each (see video.load_video)."""
+    """Processor outputs for prompts with one decoded video each (see video.load_video).
+
+    Each text writes its video as the chat template does (`prompt.VIDEO`); it reaches
+    the processor in the form that gives the authors' token layout (`video_span`).
+    """
+    span = video_span(processor)
+    texts = [text.replace(VIDEO, span) for text in texts]
+    return _processed(processor, texts, videos).to(device)
+
+
+def _processed(processor, texts, videos):
     frames, metadata = zip(*videos, strict=True)
     # frames arrive sized by qwen-vl-utils (do_resize=False): the processor's own
     # per-frame pixel cap is moot, and naming it silences a deprecation warning
@@ -150,4 +162,80 @@ def video_inputs(processor, texts, videos, device) -> dict:
         padding=True,
         return_tensors="pt",
         **({"cap_pixels_per_frame": False} if capped else {}),
-    ).to(device)
+    )
+
+
+class VideoSpanError(RuntimeError):
+    """No text form of the video gives the authors' token layout with this processor."""
+
+
+def video_span(processor) -> str:
+    """The text form of a video that makes `processor` give the token layout its model
+    was trained with: one `<|vision_start|>` pads `<|vision_end|>` span per temporal
+    group (Qwen3-VL: each after its `<t seconds>` stamp), and nothing around them.
+
+    The chat template writes `<|vision_start|><|video_pad|><|vision_end|>`. transformers
+    4.57 (the RANKVIDEO release's pin) and vLLM replace that whole span for Qwen3-VL;
+    transformers 5.10 and later replace only `<|video_pad|>` and keep the outer pair,
+    two ids the model never saw, with every later rope position moved by 2. Which one
+    a processor does is found by processing a 4-frame probe (once per processor class),
+    not read from a version number: the first form whose spans alternate without
+    nesting is taken. Qwen2.5-VL (no stamps) keeps the template's span either way.
+    """
+    key = type(processor).__qualname__
+    if key not in _SPANS:
+        _SPANS[key] = _probe_span(processor)
+        log.info("video span for %s: %r", key, _SPANS[key])
+    return _SPANS[key]
+
+
+_SPANS: dict[str, str] = {}
+BARE_VIDEO = "<|video_pad|>"
+
+
+def _probe_span(processor) -> str:
+    import torch
+
+    tokenizer = processor.tokenizer
+    start, end, pad = tokenizer.convert_tokens_to_ids(
+        ["<|vision_start|>", "<|vision_end|>", BARE_VIDEO]
+    )
+    patch = getattr(processor.video_processor, "patch_size", 16) * 2
+    probe = (
+        torch.zeros(4, 3, patch, patch),
+        {
+            "fps": 2.0,
+            "frames_indices": [0, 1, 2, 3],
+            "total_num_frames": 4,
+            "video_backend": "decord",
+        },
+    )
+    seen = {}
+    for form in (VIDEO, BARE_VIDEO):
+        ids = _processed(processor, [form], [probe])["input_ids"][0].tolist()
+        seen[form] = ids
+        if _alternating_spans(ids, start, end, pad):
+            return form
+    raise VideoSpanError(
+        f"{type(processor).__name__}: no text form of the video gives one "
+        f"<|vision_start|>...<|vision_end|> span per frame group; ids seen: {seen}"
+    )
+
+
+def _alternating_spans(ids: list[int], start: int, end: int, pad: int) -> bool:
+    """Spans open and close in turn, each holds pads, and no pad stands outside one."""
+    inside, pads_in_span = False, 0
+    for token in ids:
+        if token == start:
+            if inside:
+                return False
+            inside, pads_in_span = True, 0
+        elif token == end:
+            if not inside or pads_in_span == 0:
+                return False
+            inside = False
+        elif token == pad:
+            if not inside:
+                return False
+            pads_in_span += 1
+    return not inside and ids.count(start) > 0

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-from rankvideo.models import load_vlm, model_identity, video_inputs
+from rankvideo.models import load_vlm, model_identity, video_inputs, video_span
 from rankvideo.profile import resolve as resolve_profile
 from rankvideo.prompt import build_prompt, get_profile, kept_positions, split_prompt
 from rankvideo.shared_prefix import encode_prefix, suffix_logits
@@ -176,6 +176,7 @@ class VLMReranker:
         return {
             **self._model_identity(),
             "template": self.template,
+            "video_span": video_span(self.processor),
             "answer_ids": [self.yes_ids, self.no_ids],
             "video": self.video.sampling(),
             "batch_size": self.batch_size,

@@ -6,11 +6,12 @@ configured backend and turn any decoding failure into `VideoDecodeError` naming
 the file and the reader's own error.
 
 Decode once: with `VideoSettings.cache` set to a folder, the sampled and resized
-frames of each video are stored there (uint8, keyed by the file and every
-sampling setting) and every later step that asks for the same frames (captions,
-both training stages, each system's reranking) reads them back instead of
-decoding again. Frames are rounded to uint8 whether cached or not, so a cached
-video gives exactly the scores of a freshly decoded one. `DECODES` counts real
+frames of each video are stored there (float32 as qwen-vl-utils' bicubic resize
+leaves them, keyed by the file and every sampling setting) and every later step
+that asks for the same frames (captions, both training stages, each system's
+reranking) reads them back instead of decoding again. The frames are not rounded:
+the authors' pipeline hands the processor qwen-vl-utils' float output, and a
+cached video gives exactly the frames of a freshly decoded one. `DECODES` counts real
 decodes and cache reads in this process; the steps log it.
 """
 
@@ -153,7 +154,7 @@ def _store(target: Path, entry: dict) -> None:
 
 
 def _decode(path, settings: VideoSettings):
-    """uint8 frames (T, C, H, W) and metadata, read from the file by the forced backend."""
+    """float32 frames (T, C, H, W) and metadata, read from the file by the forced backend."""
     vision_process = _vision_process(settings.backend)
     ele = {
         "video": str(path),
@@ -171,8 +172,8 @@ def _decode(path, settings: VideoSettings):
         raise VideoDecodeError(path, f"{settings.backend}: {e.__context__}") from e.__context__
     except Exception as e:  # any reader or resize failure is this file's problem
         raise VideoDecodeError(path, f"{type(e).__name__}: {e}") from e
-    # the bicubic resize leaves fractions (and overshoot): round to the pixel grid
-    return frames.round().clamp(0, 255).to(torch.uint8), metadata
+    # kept as the resize leaves them (fractions, overshoot): what the authors' processor gets
+    return frames.float(), metadata
 
 
 def check_readable(paths, backend: str = "decord") -> dict[str, str]:
