@@ -6,13 +6,14 @@ configured backend and turn any decoding failure into `VideoDecodeError` naming
 the file and the reader's own error.
 
 Decode once: with `VideoSettings.cache` set to a folder, the sampled and resized
-frames of each video are stored there (float32 as qwen-vl-utils' bicubic resize
-leaves them, keyed by the file and every sampling setting) and every later step
-that asks for the same frames (captions, both training stages, each system's
-reranking) reads them back instead of decoding again. The frames are not rounded:
-the authors' pipeline hands the processor qwen-vl-utils' float output, and a
-cached video gives exactly the frames of a freshly decoded one. `DECODES` counts real
-decodes and cache reads in this process; the steps log it.
+frames of each video are stored there (keyed by the file and every sampling
+setting) and every later step that asks for the same frames (captions, both
+training stages, each system's reranking) reads them back instead of decoding
+again. The model gets exactly qwen-vl-utils' output, as in the authors' pipeline:
+it resizes the reader's uint8 frames in uint8, so its frames are whole numbers in
+0..255 and are stored as uint8 without loss (float32 if a reader ever gives
+fractions), and a cached video gives exactly the frames of a freshly decoded one.
+`DECODES` counts real decodes and cache reads in this process; the steps log it.
 """
 
 from __future__ import annotations
@@ -154,7 +155,9 @@ def _store(target: Path, entry: dict) -> None:
 
 
 def _decode(path, settings: VideoSettings):
-    """float32 frames (T, C, H, W) and metadata, read from the file by the forced backend."""
+    """Frames (T, C, H, W) and metadata, read from the file by the forced backend: uint8
+    when qwen-vl-utils' frames are whole numbers in 0..255 (they are: it resizes in
+    uint8), else float32; either way exactly its values."""
     vision_process = _vision_process(settings.backend)
     ele = {
         "video": str(path),
@@ -172,8 +175,8 @@ def _decode(path, settings: VideoSettings):
         raise VideoDecodeError(path, f"{settings.backend}: {e.__context__}") from e.__context__
     except Exception as e:  # any reader or resize failure is this file's problem
         raise VideoDecodeError(path, f"{type(e).__name__}: {e}") from e
-    # kept as the resize leaves them (fractions, overshoot): what the authors' processor gets
-    return frames.float(), metadata
+    as_bytes = frames.clamp(0, 255).to(torch.uint8)
+    return (as_bytes if torch.equal(as_bytes.float(), frames.float()) else frames.float()), metadata
 
 
 def check_readable(paths, backend: str = "decord") -> dict[str, str]:
