@@ -239,3 +239,44 @@ def test_stage2_collator_feeds_the_authors_inputs(tiny, clip, case):
     seen.inputs(reference)
     [score] = yes_no_scores(seen.logits[0], scorer.yes_ids, scorer.no_ids)
     assert_scores(score, reference)
+
+
+def test_the_video_span_follows_the_processors_behaviour(tiny):
+    """The form is chosen by what a processor does with it, not by its version."""
+    from transformers import AutoProcessor
+
+    from rankvideo import models
+    from rankvideo.prompt import VIDEO
+
+    processor = AutoProcessor.from_pretrained(tiny)
+    # transformers >= 5.10 keeps the template's outer pair: the bare pad is written
+    assert models.video_span(processor) == models.BARE_VIDEO
+
+    class ReplacesTheWholeSpan(type(processor)):  # as transformers 4.57 and vLLM do
+        def __call__(self, text=None, **kwargs):
+            text = [t.replace(VIDEO, models.BARE_VIDEO) for t in text]
+            return super().__call__(text=text, **kwargs)
+
+    whole = ReplacesTheWholeSpan.from_pretrained(tiny)
+    assert models.video_span(whole) == VIDEO
+
+    class AlwaysNested(type(processor)):  # no form gives the authors' layout
+        def __call__(self, text=None, **kwargs):
+            text = [
+                t.replace(VIDEO, models.BARE_VIDEO).replace(models.BARE_VIDEO, VIDEO) for t in text
+            ]
+            return super().__call__(text=text, **kwargs)
+
+    with pytest.raises(models.VideoSpanError, match="AlwaysNested"):
+        models.video_span(AlwaysNested.from_pretrained(tiny))
+
+
+def test_alternating_spans():
+    from rankvideo.models import _alternating_spans
+
+    start, end, pad, stamp = 1, 2, 3, 9
+    assert _alternating_spans([stamp, start, pad, end, stamp, start, pad, end], start, end, pad)
+    assert _alternating_spans([start, pad, pad, end], start, end, pad)  # Qwen2.5-VL
+    assert not _alternating_spans([start, stamp, start, pad, end, end], start, end, pad)
+    assert not _alternating_spans([stamp, pad, stamp], start, end, pad)
+    assert not _alternating_spans([start, end], start, end, pad)
