@@ -175,12 +175,14 @@ def video_span(processor) -> str:
     group (Qwen3-VL: each after its `<t seconds>` stamp), and nothing around them.
 
     The chat template writes `<|vision_start|><|video_pad|><|vision_end|>`. transformers
-    4.57 (the RANKVIDEO release's pin) and vLLM replace that whole span for Qwen3-VL;
-    transformers 5.10 and later replace only `<|video_pad|>` and keep the outer pair,
-    two ids the model never saw, with every later rope position moved by 2. Which one
-    a processor does is found by processing a 4-frame probe (once per processor class),
-    not read from a version number: the first form whose spans alternate without
-    nesting is taken. Qwen2.5-VL (no stamps) keeps the template's span either way.
+    4.57 (the RANKVIDEO release's pin) and vLLM 0.11 replace that whole span for
+    Qwen3-VL; transformers 5.10 and later (and vLLM 0.32 with them) replace only
+    `<|video_pad|>` and keep the outer pair, two ids the model never saw, with every
+    later rope position moved by 2. Which one a processor does is found by processing a
+    4-frame probe (once per processor class, `probe_span`), not read from a version
+    number: the first form whose spans alternate without nesting is taken. Qwen2.5-VL
+    (no stamps) keeps the template's span either way. The vllm engine probes vLLM itself
+    the same way (`rankvideo.vllm_engine.served_video_span`).
     """
     key = type(processor).__qualname__
     if key not in _SPANS:
@@ -194,6 +196,19 @@ BARE_VIDEO = "<|video_pad|>"
 
 
 def _probe_span(processor) -> str:
+    return probe_span(
+        processor,
+        lambda text, video: _processed(processor, [text], [video])["input_ids"][0].tolist(),
+        type(processor).__name__,
+    )
+
+
+def probe_span(processor, ids_of, what: str) -> str:
+    """The first text form of a video (`prompt.VIDEO`, then the bare `<|video_pad|>`) for
+    which `ids_of(text, decoded video)`, the prompt ids an engine makes of a text holding
+    one video, has spans that alternate without nesting; `processor` gives the tokenizer
+    and the patch size of a 4-frame probe video. An error naming `what` when none does.
+    """
     import torch
 
     tokenizer = processor.tokenizer
@@ -212,12 +227,12 @@ def _probe_span(processor) -> str:
     )
     seen = {}
     for form in (VIDEO, BARE_VIDEO):
-        ids = _processed(processor, [form], [probe])["input_ids"][0].tolist()
+        ids = ids_of(form, probe)
         seen[form] = ids
         if _alternating_spans(ids, start, end, pad):
             return form
     raise VideoSpanError(
-        f"{type(processor).__name__}: no text form of the video gives one "
+        f"{what}: no text form of the video gives one "
         f"<|vision_start|>...<|vision_end|> span per frame group; ids seen: {seen}"
     )
 

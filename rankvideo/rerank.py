@@ -8,6 +8,11 @@ cache) once, and by default its prefix is encoded once for all of its queries
 crashed or stopped job resumes where it stopped; a video that cannot be decoded
 fails its pairs, the others are still scored and kept, and the job then fails
 naming every such video.
+
+Each record holds the four score fields and whatever else the reranker reads
+(`VLMReranker.fields`: the exact scores beside served ones, Qwen3-VL-Reranker's bf16
+sigmoid, what a profile's cut removed); the job logs their counts
+(`rankvideo.pairs.log_counts`) and the merge carries the fields on.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ from rankvideo import formats, logs
 from rankvideo.elsewhere import in_engine_environment, is_vllm
 from rankvideo.extract import scan_videos
 from rankvideo.fingerprint import digest, file_stats
-from rankvideo.pairs import SCORE_FIELDS, candidate_pairs, check_shard, shard_of, write_reranked
+from rankvideo.pairs import (
+    SCORE_FIELDS,
+    candidate_pairs,
+    check_shard,
+    log_counts,
+    shard_of,
+    write_reranked,
+)
 from rankvideo.resumable import ResumableOutput
 from rankvideo.scoring import VLMReranker
 from rankvideo.teacher import judge_pairs, make_teacher
@@ -54,7 +66,8 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
         "queries": digest({q: queries[q] for q, _ in keys}),
         "videos": file_stats(manifest[v] for v in dict.fromkeys(v for v, _ in pairs)),
     }
-    store = ResumableOutput(output, ("query_id", "doc_id"), SCORE_FIELDS, fingerprint=fingerprint)
+    fields = getattr(reranker, "fields", SCORE_FIELDS)
+    store = ResumableOutput(output, ("query_id", "doc_id"), fields, fingerprint=fingerprint)
     todo = [(v, q) for q, v in store.pending(keys)]
     failed: dict[str, str] = {}
     videos = 0
@@ -100,7 +113,9 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
             f"(the {len(store.done)} scored pairs are kept in {store.partial}): "
             + "; ".join(list(failed.values())[:10])
         )
-    return store.finish(keys)
+    records = store.finish(keys)
+    log_counts(records, str(output))
+    return records
 
 
 def load_reranker(
@@ -113,11 +128,20 @@ def load_reranker(
     shared_prefix: bool = True,
     answer_words=None,
     engine: dict | None = None,
+    scores: str = "exact",
 ):
     """A VLMReranker on its engine (transformers, or vllm: rankvideo.vllm_engine);
     `profile`, `answer_words` and the sampling keys missing from `video` take the
-    model's own scoring profile (see rankvideo.profile)."""
+    model's own scoring profile (see rankvideo.profile). `scores`: exact, or served
+    (the RANKVIDEO release's served reading, emulated from the full vocabulary's
+    log-probabilities: transformers only)."""
     if is_vllm(engine):
+        if scores != "exact":
+            raise ValueError(
+                f"{model}: scores {scores!r} emulates vLLM's top-512 reading from the whole "
+                "vocabulary's log-probabilities, which the vllm engine does not return; "
+                "score this system with engine transformers"
+            )
         from rankvideo.vllm_engine import VLLMReranker
 
         return VLLMReranker(
@@ -132,6 +156,7 @@ def load_reranker(
         device=device,
         dtype=dtype,
         shared_prefix=shared_prefix,
+        scores=scores,
     )
 
 
@@ -151,7 +176,8 @@ def rerank_shard(
 
     `scorer["kind"]` is `vlm` (a Qwen-VL yes/no reranker: `model`, `video`,
     `profile`, `batch_size`, `device`, `dtype`, `shared_prefix`, optionally
-    `answer_words`; an unset profile or answer words take the model's own) or
+    `answer_words` and `scores`; an unset profile or answer words take the model's
+    own) or
     `caption_reasoner` (the text teacher over the `captions` file: `model`, `asr`,
     `settings`). With `engine` vllm in another environment, the scoring runs there
     (rankvideo.elsewhere).
@@ -175,6 +201,7 @@ def rerank_shard(
         scorer["shared_prefix"],
         scorer.get("answer_words"),
         engine,
+        scorer.get("scores", "exact"),
     )
     return score_pairs(reranker, mine, query_text, formats.read_manifest(manifest), output)
 
@@ -221,6 +248,14 @@ def main(argv=None):
         action="store_true",
         help="a full forward pass per pair instead of one shared video prefix per video",
     )
+    parser.add_argument(
+        "--scores",
+        choices=["exact", "served"],
+        default="exact",
+        help="exact: log P(yes) - log P(no) over the whole vocabulary; served: as the "
+        "RANKVIDEO release's vLLM serving reads them (top 512 log-probabilities and the "
+        "sampled token, 0.0 when yes or no is missing), the exact ones beside them",
+    )
     add_arguments(parser)
     # frame settings left unset take the model's own profile (then the defaults)
     parser.set_defaults(fps=None, max_frames=None, min_pixels=None, max_pixels=None)
@@ -247,6 +282,7 @@ def main(argv=None):
         shared_prefix=not args.per_pair,
         answer_words=args.answer_words,
         engine={"name": args.engine},
+        scores=args.scores,
     )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,8 +32,15 @@ and `†` from `base`. Its numbers are those of the evaluation summary (ndcg.tsv
 when it is given: the per-query table holds rounded values, whose means can
 differ from the summary's in the last digit.
 
+Under the table, notes name each system and retriever whose reranked pairs were cut
+to the model's input limit (Qwen3-VL-Reranker's 10,240 tokens): how many pairs, and
+how many kept no query token, so that every query of their video got one score. The
+counts come from the merged scores (`rankvideo.pairs.cut_counts`); a table without
+cut pairs has no notes.
+
     python -m rankvideo.significance --per-query results/eval/per_query.tsv \\
         --summary results/eval/ndcg.tsv --output-dir results/eval  # significance.tsv, table.md
+        [--reranked results/rerank/*/*.jsonl]  # <retriever>/<system>.jsonl: the notes
 """
 
 from __future__ import annotations
@@ -48,7 +55,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rankvideo import formats
 from rankvideo.evaluate import FIRST_STAGE, MEAN
+from rankvideo.pairs import cut_counts
 
 log = logging.getLogger(__name__)
 
@@ -295,11 +304,13 @@ def paper_table(
     resamples: int = 10000,
     seed: int = 0,
     summary: pd.DataFrame | None = None,
+    notes=(),
 ) -> str:
     """Markdown: retrievers (and their mean) x systems, the metric, change and markers.
 
     The cells come from `summary` (ndcg.tsv) when it is given, else from the
-    per-query table; the markers from `tests`.
+    per-query table; the markers from `tests`. `notes` (`cut_notes`) follow the
+    footnote under a heading, when there are any.
     """
     retrievers = list(dict.fromkeys(per_query.retriever))
     systems = list(dict.fromkeys(per_query.system))
@@ -340,7 +351,35 @@ def paper_table(
     )
     if len(retrievers) > 1:
         footnote += " The mean row is the macro average over retrievers and is not tested."
-    return "\n".join(lines) + "\n\n" + footnote + "\n"
+    table = "\n".join(lines) + "\n\n" + footnote + "\n"
+    if notes:
+        table += "\nNotes:\n\n" + "".join(f"- {note}\n" for note in notes)
+    return table
+
+
+def reranked_paths(paths) -> dict[tuple[str, str], Path]:
+    """{(retriever, system): path} of merged scores named `<retriever>/<system>.jsonl`."""
+    return {(Path(p).parent.name, Path(p).name.removesuffix(".jsonl")): Path(p) for p in paths}
+
+
+def cut_notes(reranked: dict, order=()) -> list[str]:
+    """One note per (retriever, system) of `reranked` ({(retriever, system): merged
+    scores}) whose pairs were cut, in the order of `order`'s (retriever, system) keys."""
+    keys = sorted(reranked, key=lambda k: (list(order).index(k) if k in order else len(order), k))
+    notes = []
+    for retriever, system in keys:
+        path = reranked[retriever, system]
+        counts = cut_counts(r for _, r in formats.read_jsonl(path, ("query_id", "doc_id")))
+        if not counts["cut"]:
+            continue
+        videos = len(counts["videos_query_lost"])
+        notes.append(
+            f"{system} on {retriever}: {counts['cut']} of {counts['pairs']} reranked pairs "
+            "were longer than the model's input limit and cut as its authors cut them; "
+            f"{counts['query_lost']} of them ({videos} videos) kept no query token, so "
+            "every query of such a video got one score."
+        )
+    return notes
 
 
 def read_per_query(path) -> pd.DataFrame:
@@ -371,17 +410,24 @@ def run(
     resamples: int = 10000,
     seed: int = 0,
     summary=None,
+    reranked=None,
 ) -> pd.DataFrame:
     """Read the per-query table, write the tests (TSV) and the paper table (Markdown).
 
-    `summary` (ndcg.tsv, optional) gives the table's cells the evaluation's numbers.
+    `summary` (ndcg.tsv, optional) gives the table's cells the evaluation's numbers;
+    `reranked` (merged scores: {(retriever, system): path}, or paths named
+    `<retriever>/<system>.jsonl`, optional) the notes on cut pairs.
     """
     table = read_per_query(per_query)
     tests = significance(table, metric, alpha, resamples, seed)
     Path(significance_tsv).write_text(format_significance(tests), encoding="utf-8")
     means = None if summary is None else read_summary(summary)
+    if reranked is not None and not isinstance(reranked, dict):
+        reranked = reranked_paths(reranked)
+    order = [(r, s) for s in dict.fromkeys(table.system) for r in dict.fromkeys(table.retriever)]
+    notes = cut_notes(reranked, order) if reranked else []
     Path(table_md).write_text(
-        paper_table(table, tests, metric, alpha, resamples, seed, means), encoding="utf-8"
+        paper_table(table, tests, metric, alpha, resamples, seed, means, notes), encoding="utf-8"
     )
     log.info("\n%s", tests.to_string(index=False))
     return tests
@@ -395,6 +441,12 @@ def main(argv=None):
     parser.add_argument("--output-dir", required=True, help="writes significance.tsv, table.md")
     parser.add_argument(
         "--summary", help="ndcg.tsv of the same evaluation: the table's cells (default: means)"
+    )
+    parser.add_argument(
+        "--reranked",
+        nargs="+",
+        help="merged scores named <retriever>/<system>.jsonl: notes on pairs cut to the "
+        "model's input limit",
     )
     parser.add_argument("--metric", default="ndcg@10")
     parser.add_argument("--alpha", type=float, default=0.05)
@@ -413,6 +465,7 @@ def main(argv=None):
         args.resamples,
         args.seed,
         args.summary,
+        args.reranked,
     )
     print((out / "table.md").read_text(encoding="utf-8"), end="")
 

@@ -14,12 +14,18 @@ apart except by speed and by float rounding (docs/engines.md gives the measured 
 - `VLLMCaptioner` generates captions greedily from the frames decoded here (the frame
   cache), handed to vLLM with their sampling metadata.
 
+The video reaches vLLM in the text form that gives Qwen3-VL its authors' token layout
+(one `<|vision_start|>` pads `<|vision_end|>` span per temporal group and nothing
+around them): found by probing the running engine (`served_video_span`), as the
+transformers engine probes its processor (`rankvideo.models.video_span`).
+
 An answer token missing from what the engine returns is an error naming the query;
 a score is never made up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -28,12 +34,13 @@ from collections.abc import Sequence
 import torch
 
 from rankvideo.captioner import Captioner
-from rankvideo.elsewhere import VLLM_DEFAULTS
+from rankvideo.elsewhere import VLLM_DEFAULTS, in_engine_environment
 from rankvideo.fingerprint import model_files
-from rankvideo.models import pick_device, pick_dtype
-from rankvideo.prompt import build_prompt, get_profile
+from rankvideo.models import pick_device, pick_dtype, probe_span
+from rankvideo.prompt import VIDEO, build_prompt, get_profile
 from rankvideo.reasoner import ReasoningTeacher
 from rankvideo.scoring import VLMReranker, scores_from_logprobs
+from rankvideo.video import VideoSettings, load_video
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +79,23 @@ def start_engine(model_path: str, settings: dict | None, dtype: str, video: bool
     if video:
         kwargs["limit_mm_per_prompt"] = {"image": 0, "video": 1}
         kwargs["mm_processor_kwargs"] = VIDEO_KWARGS
+        kwargs.update(processor_normalizes())
     log.info("starting vLLM for %s: %s", model_path, {**settings, **kwargs})
     return LLM(**kwargs)
+
+
+def processor_normalizes() -> dict:
+    """The engine setting that leaves pixel normalisation to the video processor, where
+    this vLLM has one (`mm_device_do_normalize`, on by default in vLLM 0.32).
+
+    On the device, vLLM normalises video frames with the image processor's mean and
+    std, not the video processor's: for a checkpoint whose two differ, the vision tower
+    gets other pixels than on transformers (docs/engines.md).
+    """
+    from vllm.engine.arg_utils import EngineArgs
+
+    fields = {f.name for f in dataclasses.fields(EngineArgs)}
+    return {"mm_device_do_normalize": False} if "mm_device_do_normalize" in fields else {}
 
 
 def engine_identity(model_path: str, dtype: str) -> dict:
@@ -113,6 +135,37 @@ def slot_scores(outputs, yes_ids, no_ids, labels: Sequence[str]) -> list[dict]:
     return scores_from_logprobs(torch.tensor(rows, dtype=torch.float64), len(yes_ids))
 
 
+def video_request(prompt: str, decoded: tuple, span: str) -> dict:
+    """A vLLM request for `prompt` (its video written as `prompt.VIDEO`) with one decoded
+    video, the video written as `span`."""
+    frames, metadata = decoded
+    return {
+        "prompt": prompt.replace(VIDEO, span),
+        "multi_modal_data": {"video": (frames, dict(metadata))},
+        "mm_processor_kwargs": VIDEO_KWARGS,
+    }
+
+
+def served_video_span(llm, processor) -> str:
+    """The text form of a video for which `llm` (a vLLM engine) lays out Qwen3-VL's video
+    as its authors' stack does (`rankvideo.models.probe_span`, run through the engine).
+
+    vLLM 0.11 replaces the template's whole `<|vision_start|><|video_pad|><|vision_end|>`
+    span; vLLM 0.32 replaces only `<|video_pad|>` when the installed transformers does
+    (5.10 and later) and keeps the outer pair: the probe's prompt ids say which.
+    """
+    from vllm import SamplingParams
+
+    def ids_of(text: str, decoded: tuple) -> list[int]:
+        request = video_request(text, decoded, text)
+        [output] = llm.generate([request], SamplingParams(max_tokens=1), use_tqdm=False)
+        return list(output.prompt_token_ids)
+
+    span = probe_span(processor, ids_of, "vLLM's Qwen3-VL prompt")
+    log.info("video span for vLLM: %r", span)
+    return span
+
+
 def greedy_params(max_tokens: int):
     from vllm import SamplingParams
 
@@ -125,8 +178,10 @@ class ServedByVLLM:
 
     VIDEO = True  # a vision-language model: the processor loads, and video inputs are on
 
-    def __init__(self, model_path: str, *args, engine: dict | None = None, **kwargs):
+    def __init__(self, model_path: str, *args, engine: dict | None = None, llm=None, **kwargs):
+        """`llm`: an engine already serving `model_path` (`start_engine`), shared."""
         self.engine = engine
+        self.llm = llm
         super().__init__(model_path, *args, **kwargs)
 
     def _load(self, model_path, device, dtype, cache_dir=None):
@@ -135,7 +190,9 @@ class ServedByVLLM:
         self.dtype = dtype
         loader = AutoProcessor if self.VIDEO else AutoTokenizer
         preprocessor = loader.from_pretrained(model_path, cache_dir=cache_dir)
-        llm = start_engine(model_path, self.engine, dtype, video=self.VIDEO)
+        llm = self.llm or start_engine(model_path, self.engine, dtype, video=self.VIDEO)
+        if self.VIDEO:  # how the video is written in vLLM's prompts
+            self.span = served_video_span(llm, preprocessor)
         return llm, preprocessor, pick_device()
 
     def _model_identity(self) -> dict:
@@ -159,18 +216,11 @@ class VLLMReranker(ServedByVLLM, VLMReranker):
         self.shared_prefix = profile.video_first
 
     def identity(self) -> dict:
-        return {**super().identity(), "batch_size": None}  # vLLM schedules its own batches
+        # vLLM schedules its own batches
+        return {**super().identity(), "batch_size": None, "video_span": self.span}
 
     def _requests(self, queries: Sequence[str], decoded: tuple) -> list[dict]:
-        frames, metadata = decoded
-        return [
-            {
-                "prompt": build_prompt(q, self.template),
-                "multi_modal_data": {"video": (frames, dict(metadata))},
-                "mm_processor_kwargs": VIDEO_KWARGS,
-            }
-            for q in queries
-        ]
+        return [video_request(build_prompt(q, self.template), decoded, self.span) for q in queries]
 
     def score_video(self, decoded: tuple, queries: Sequence[str], batch_size=None) -> list[dict]:
         """Scores of one decoded video against each query."""
@@ -221,15 +271,14 @@ class VLLMTeacher(ServedByVLLM, ReasoningTeacher):
 class VLLMCaptioner(ServedByVLLM, Captioner):
     """`Captioner` served by vLLM."""
 
+    def identity(self) -> dict:
+        return {**super().identity(), "video_span": self.span}
+
+    def _requests(self, videos: Sequence[tuple]) -> list[dict]:
+        return [video_request(self.prompt, decoded, self.span) for decoded in videos]
+
     def caption_decoded(self, videos: Sequence[tuple]) -> list[dict]:
-        requests = [
-            {
-                "prompt": self.prompt,
-                "multi_modal_data": {"video": (frames, dict(metadata))},
-                "mm_processor_kwargs": VIDEO_KWARGS,
-            }
-            for frames, metadata in videos
-        ]
+        requests = self._requests(videos)
         outputs = self.model.generate(requests, greedy_params(self.max_new_tokens), use_tqdm=False)
         tokenizer = self.processor.tokenizer
         stops = {tokenizer.pad_token_id, tokenizer.eos_token_id}
@@ -241,3 +290,41 @@ class VLLMCaptioner(ServedByVLLM, Captioner):
                 {"text": " ".join(text.split()), "tokens": sum(t not in stops for t in ids)}
             )
         return results
+
+
+@in_engine_environment
+def served_prompt_ids(
+    model: str,
+    clip: str,
+    query: str,
+    profiles: Sequence[str],
+    video: dict,
+    caption_prompt: str,
+    engine: dict | None = None,
+    dtype: str = "float32",
+) -> dict[str, list[int]]:
+    """The prompt ids vLLM hands the model for one clip: scored with `query` under each
+    of `profiles` (key: the profile) and captioned with `caption_prompt` (key:
+    `captions`), through the requests the engine's classes make, on one engine. What the
+    transformers engine hands the model for the same inputs must be the same
+    (tests/test_vllm_engine.py)."""
+    from vllm import SamplingParams
+
+    llm, ids = None, {}
+
+    def prompt_ids(served, requests) -> list[int]:
+        [output] = served.model.generate(requests, SamplingParams(max_tokens=1), use_tqdm=False)
+        return list(output.prompt_token_ids)
+
+    for profile in profiles:
+        reranker = VLLMReranker(model, video, profile, dtype=dtype, engine=engine, llm=llm)
+        llm = reranker.model
+        decoded = load_video(clip, reranker.video)
+        ids[profile] = prompt_ids(reranker, reranker._requests([query], decoded))
+    captioner = VLLMCaptioner(
+        model, VideoSettings(**video), caption_prompt, dtype=dtype, engine=engine, llm=llm
+    )
+    ids["captions"] = prompt_ids(
+        captioner, captioner._requests([load_video(clip, captioner.video)])
+    )
+    return ids

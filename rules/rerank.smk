@@ -1,3 +1,10 @@
+def system_scorer(system):
+    """The scorer of a system, with its reading (rerank.models.<system>.scores)."""
+    return scorer(system) | {
+        "scores": MORE_SYSTEMS.get(system, {}).get("scores", "exact")
+    }
+
+
 rule rerank_shard:
     input:
         unpack(rerank_inputs),
@@ -20,7 +27,7 @@ rule rerank_shard:
     params:
         engine=engine("rerank"),
         shards=len(SHARDS),
-        scorer=lambda wildcards: scorer(wildcards.system),
+        scorer=lambda wildcards: system_scorer(wildcards.system),
     script:
         "../scripts/rerank.py"
 

@@ -2,6 +2,7 @@ rule significance:
     input:
         per_query=rules.evaluate.output.per_query,
         summary=rules.evaluate.output.table,
+        reranked=rules.evaluate.input.reranked,
     output:
         tests=report(
             "results/eval/significance.tsv",

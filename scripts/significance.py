@@ -14,4 +14,5 @@ with log_to(snakemake.log[0]):
         resamples=params.resamples,
         seed=params.seed,
         summary=snakemake.input.summary,
+        reranked=snakemake.input.reranked,
     )

@@ -1,14 +1,16 @@
+import logging
 import shutil
 
+import pandas as pd
 import pytest
 
 from rankvideo import evaluate as evaluate_cli
-from rankvideo import formats
+from rankvideo import formats, significance
 from rankvideo import rerank as rerank_cli
 from rankvideo.pairs import candidate_pairs, merge_scores, shard_of
 from rankvideo.rerank import rerank_shard, score_pairs, system_name
 from rankvideo.scoring import VLMReranker
-from rankvideo.video import VideoSettings
+from rankvideo.video import VideoSettings, load_video
 
 DEMO_VIDEO = VideoSettings(fps=2.0, max_frames=8, min_pixels=4096, max_pixels=4096)
 
@@ -230,3 +232,94 @@ def test_command_line_entry_points(tmp_path, tiny_vlm, small_task, capsys):
     printed = capsys.readouterr().out
     assert "first_stage" in printed and "base" in printed
     assert (out / "ndcg.tsv").exists() and (out / "ndcg_per_query.tsv").exists()
+
+
+@pytest.fixture
+def reranker_limit(monkeypatch):
+    """Sets the qwen3-vl-reranker profile's input limit (10,240 tokens) to a small one."""
+    import dataclasses
+
+    from rankvideo import prompt
+
+    def limit(max_length):
+        profile = dataclasses.replace(prompt.PROFILES["qwen3-vl-reranker"], max_length=max_length)
+        monkeypatch.setitem(prompt.PROFILES, "qwen3-vl-reranker", profile)
+
+    return limit
+
+
+def test_a_cut_that_removes_the_query_gives_its_video_one_score(
+    tmp_path, tiny_vlm, small_task, reranker_limit, caplog
+):
+    manifest, queries, cmap, ids = small_task
+    reranker = VLMReranker(str(tiny_vlm), video=DEMO_VIDEO, profile="qwen3-vl-reranker")
+    pairs = candidate_pairs([{ids[0]: ["q1", "q2"], ids[3]: ["q1", "q2", "q3"]}])
+    whole = score_pairs(reranker, pairs, queries, manifest, tmp_path / "whole.jsonl")
+    assert all(r["cut_tokens"] == 0 and r["query_lost"] is False for r in whole)
+    assert len({r["logit_delta"] for r in whole if r["doc_id"] == ids[3]}) == 3
+    # 60 tokens: the system text alone outlasts the budget left beside the special tokens
+    reranker_limit(60)
+    caplog.set_level(logging.INFO)
+    cut = score_pairs(reranker, pairs, queries, manifest, tmp_path / "cut.jsonl")
+    assert all(r["cut_tokens"] > 0 and r["query_lost"] is True for r in cut)
+    for video in (ids[0], ids[3]):
+        scores = {r["logit_delta"] for r in cut if r["doc_id"] == video}
+        assert len(scores) == 1  # every query of the video: one score
+    assert "5 of 5 pairs cut to the model's input limit; 5 of them (2 videos" in caplog.text
+    # the merge carries the fields; the table's notes count them
+    formats.write_candidates(tmp_path / "c.json", {ids[0]: ["q1", "q2"], ids[3]: list(queries)})
+    first_stage = {"q1": {ids[0]: 2.0, ids[3]: 1.0}, "q2": {ids[0]: 2.0, ids[3]: 1.0}}
+    formats.write_run_json(tmp_path / "fs.json", first_stage | {"q3": {ids[3]: 1.0}})
+    merged = tmp_path / "rerank" / "strong"
+    merged.mkdir(parents=True)
+    for name, shard in (("qwen", "cut.jsonl"), ("whole", "whole.jsonl")):
+        merge_scores(
+            [tmp_path / shard], tmp_path / "c.json", tmp_path / "fs.json", 5,
+            merged / f"{name}.jsonl", merged / f"{name}.run", name,
+        )  # fmt: skip
+    assert "qwen on" in caplog.text and "5 of 5 pairs cut" in caplog.text
+    per_query = pd.DataFrame(
+        [
+            {"retriever": "strong", "system": s, "query_id": q, "in_run": True, "ndcg@10": v}
+            for s in ("first_stage", "whole", "qwen")
+            for q, v in (("q1", 0.5), ("q2", 0.25), ("q3", 1.0))
+        ]
+    )
+    per_query.to_csv(tmp_path / "per_query.tsv", sep="\t", index=False)
+    significance.run(
+        tmp_path / "per_query.tsv", tmp_path / "s.tsv", tmp_path / "table.md",
+        resamples=100, reranked=sorted(merged.glob("*.jsonl")),
+    )  # fmt: skip
+    notes = (tmp_path / "table.md").read_text().split("\nNotes:\n\n")[1].splitlines()
+    assert notes == [
+        "- qwen on strong: 5 of 5 reranked pairs were longer than the model's input limit "
+        "and cut as its authors cut them; 5 of them (2 videos) kept no query token, so "
+        "every query of such a video got one score."
+    ]
+    significance.run(
+        tmp_path / "per_query.tsv", tmp_path / "s.tsv", tmp_path / "table.md",
+        resamples=100, reranked=[merged / "whole.jsonl"],
+    )  # fmt: skip
+    assert "Notes" not in (tmp_path / "table.md").read_text()  # nothing cut, no notes
+
+
+def test_a_cut_that_keeps_part_of_the_query(tiny_vlm, demo_data, reranker_limit):
+    reranker = VLMReranker(str(tiny_vlm), video=DEMO_VIDEO, profile="qwen3-vl-reranker")
+    decoded = load_video(str(sorted(demo_data["videos"].glob("*.mp4"))[0]), reranker.video)
+    short, long = "a red circle", "a red circle " + "moving left and then right " * 6
+    full = reranker.inputs([short], [decoded])["input_ids"][0].tolist()
+    positions = reranker.query_positions(short, len(full))
+    assert reranker.tokenizer.decode([full[p] for p in positions]) == short
+    # the short prompt just fits; the long one loses the end of its query and what follows
+    reranker_limit(len(full) - 5)
+    inputs, cuts = reranker._prepared([short, long], [decoded, decoded])
+    assert cuts[0] == {"cut_tokens": 0, "query_lost": False}
+    assert cuts[1]["cut_tokens"] > 0 and cuts[1]["query_lost"] is False
+    long_full = len(full) + cuts[1]["cut_tokens"]
+    kept_text = reranker.tokenizer.decode(inputs["input_ids"][1])
+    assert "<Query>:a red circle moving" in kept_text and "<Document>" not in kept_text
+    assert len(reranker.query_positions(long, long_full)) > len(positions)
+    # a limit below the text before the query: no query token survives
+    reranker_limit(40)
+    _, cuts = reranker._prepared([short, long], [decoded, decoded])
+    assert all(c["cut_tokens"] > 0 and c["query_lost"] for c in cuts)
