@@ -1,5 +1,6 @@
 """Paired significance tests, Holm's correction and the paper table, against hand computations."""
 
+import json
 import re
 import subprocess
 import sys
@@ -289,6 +290,14 @@ def test_the_rule_writes_the_tests_and_the_table(workdir):
     summary["rel_change_ndcg@10"] = relative_change(summary)
     summary.to_csv(eval_dir / "ndcg.tsv", sep="\t", index=False, float_format="%.4f")
     (workdir / "small.yaml").write_text("evaluate: {significance: {resamples: 1000, seed: 3}}\n")
+    for retriever in ("strong", "weak"):  # the merged scores the table's notes read
+        for system in ("base", "caption_reasoner", "rankvideo"):
+            cut = retriever == "strong" and system == "rankvideo"
+            record = {"query_id": "q1", "doc_id": "v1", "logit_delta": 0.5}
+            record |= {"cut_tokens": 40 * cut, "query_lost": cut}
+            merged = workdir / "results/rerank" / retriever / f"{system}.jsonl"
+            merged.parent.mkdir(parents=True, exist_ok=True)
+            merged.write_text(json.dumps(record) + "\n")
     command = [*SNAKEMAKE, "results/eval/table.md", "--cores", "1", "--configfile", "small.yaml"]
     command += ["--allowed-rules", "significance"]  # takes every word after it
     result = subprocess.run(
@@ -299,6 +308,9 @@ def test_the_rule_writes_the_tests_and_the_table(workdir):
     assert "| a | 0.4000 | 0.4000 (+0.0%) | 0.7000 (+75.0%)*† |" in table
     assert "| mean | 0.4500 | 0.3250 (-27.8%) | 0.6000 (+33.3%) |" in table
     assert "1000 sign-flip resamples, seed 3" in table
+    [note] = [line for line in table.splitlines() if line.startswith("- ")]
+    assert note.startswith("- rankvideo on strong: 1 of 1 reranked pairs")
+    assert "1 of them (1 videos) kept no query token" in note
     tests = pd.read_csv(eval_dir / "significance.tsv", sep="\t")
     assert len(tests) == 6
     assert "rankvideo" in (workdir / "logs/eval/significance.log").read_text()
