@@ -276,3 +276,10 @@ def provenance_inputs(wildcards):
     for retriever, run in zip(RETRIEVERS, outputs.first_stage):
         data[f"data_results_first_stage_{retriever}"] = run
     return {"models": built} | data
+
+
+def system_scorer(system):
+    """The scorer of a system, with its reading (rerank.models.<system>.scores)."""
+    return scorer(system) | {
+        "scores": MORE_SYSTEMS.get(system, {}).get("scores", "exact")
+    }

@@ -1,10 +1,3 @@
-def system_scorer(system):
-    """The scorer of a system, with its reading (rerank.models.<system>.scores)."""
-    return scorer(system) | {
-        "scores": MORE_SYSTEMS.get(system, {}).get("scores", "exact")
-    }
-
-
 rule rerank_shard:
     input:
         unpack(rerank_inputs),

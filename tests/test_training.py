@@ -117,7 +117,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(tiny_vlm, ranking_file, tmp
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
-    for _ in range(8):
+    for _ in range(20):
         loss = trainer.compute_loss(model, dict(batch))
         optimizer.zero_grad()
         loss.backward()
