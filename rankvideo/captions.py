@@ -19,7 +19,8 @@ from rankvideo import formats, logs
 from rankvideo.captioner import DEFAULT_PROMPT, Captioner
 from rankvideo.elsewhere import in_engine_environment, is_vllm
 from rankvideo.extract import scan_videos
-from rankvideo.fingerprint import file_stats
+from rankvideo.fingerprint import file_stat
+from rankvideo.options import positive_int
 from rankvideo.pairs import check_shard, shard_of
 from rankvideo.resumable import ResumableOutput
 from rankvideo.video import (
@@ -41,11 +42,12 @@ def caption_videos(
     missing = [d for d in doc_ids if d not in manifest]
     if missing:
         raise ValueError(f"{len(missing)} videos to caption have no file, e.g. {missing[:5]}")
-    fingerprint = {
-        "captioner": captioner.identity(),
-        "videos": file_stats(manifest[d] for d in doc_ids),
-    }
-    store = ResumableOutput(output, ("doc_id",), ("text",), fingerprint=fingerprint)
+    # each video is stamped on its own: a fixed or rebuilt video drops only its own caption
+    videos = {d: file_stat(manifest[d]) for d in doc_ids}
+    store = ResumableOutput(
+        output, ("doc_id",), ("text",), fingerprint={"captioner": captioner.identity()},
+        part="doc_id", parts=videos,
+    )  # fmt: skip
     todo = [d for (d,) in store.pending([(d,) for d in doc_ids])]
     failed = {}
     meta = {
@@ -130,8 +132,8 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="captions JSON lines")
     parser.add_argument("--model-name", required=True, help="hub id or folder")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT)
-    parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-new-tokens", type=positive_int, default=256)
+    parser.add_argument("--batch-size", type=positive_int, default=4)
     add_arguments(parser)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")

@@ -39,6 +39,7 @@ from rankvideo.evaluate import (
     judged_queries,
     read_scores,
 )
+from rankvideo.options import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def main(argv=None):
         help="benchmark files of the scoring jobs as <system>/<job>.tsv "
         "(benchmarks/rerank/shards); without it est_seconds is empty",
     )
-    parser.add_argument("--depth", type=int, default=20, help="the depth that was scored")
+    parser.add_argument("--depth", type=positive_int, default=20, help="the depth that was scored")
     parser.add_argument("--score-field", default="logit_delta", choices=["logit_delta", "p_yes"])
     parser.add_argument("--queries", help="file of query ids to evaluate (default: all judged)")
     parser.add_argument("--output", default="depth.tsv", help="table (TSV)")

@@ -35,6 +35,7 @@ import pandas as pd
 import pytrec_eval
 
 from rankvideo import formats
+from rankvideo.options import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +108,27 @@ def evaluate_run(qrels, rankings: dict[str, list[str]], cutoffs=CUTOFFS) -> pd.D
 
 def judged_queries(qrels, eval_queries=None) -> dict[str, dict[str, int]]:
     """The qrels of the evaluated queries: those of `eval_queries` (a file of ids or a
-    list) that have judgements; the others are counted in the log."""
+    list) that have judgements; the others are named and counted in the log."""
     judged = formats.read_qrels(qrels)
     if eval_queries is not None:
-        ids = (
-            formats.read_ids(eval_queries)
-            if isinstance(eval_queries, (str, Path))
-            else eval_queries
-        )
-        judged = {q: judged[q] for q in ids if q in judged}
-        unjudged = len(ids) - len(judged)
+        from_file = isinstance(eval_queries, (str, Path))
+        ids = formats.read_ids(eval_queries) if from_file else eval_queries
+        unjudged = [q for q in ids if q not in judged]
         if unjudged:
-            log.warning("%d evaluation queries have no judgements and are not evaluated", unjudged)
+            log.warning(
+                "%s: %d of %d evaluation queries have no judgements in %s and are not "
+                "evaluated: %s",
+                eval_queries if from_file else "evaluation queries",
+                len(unjudged), len(ids), qrels, _listed(unjudged),
+            )  # fmt: skip
+        judged = {q: judged[q] for q in ids if q in judged}
     if not judged:
-        raise ValueError("no judged queries to evaluate")
+        raise ValueError(f"{qrels}: no judged queries to evaluate")
     return judged
+
+
+def _listed(ids: list, shown: int = 20) -> str:
+    return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
 
 
 def evaluate(
@@ -226,7 +233,9 @@ def main(argv=None):
         "--first-stage", required=True, help="first-stage run {qid: {docid: score}}"
     )
     parser.add_argument("--qrels", required=True)
-    parser.add_argument("--depth", type=int, default=20, help="cascade depth (reranked top-k)")
+    parser.add_argument(
+        "--depth", type=positive_int, default=20, help="cascade depth (reranked top-k)"
+    )
     parser.add_argument("--score-field", default="logit_delta", choices=["logit_delta", "p_yes"])
     parser.add_argument("--queries", help="file of query ids to evaluate (default: all judged)")
     parser.add_argument("--output", default=None, help="summary TSV (default: <pred-dir>/ndcg.tsv)")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import posixpath
 import shutil
 import tarfile
@@ -116,19 +117,95 @@ def _remove(path: Path) -> None:
 
 
 def scan_videos(folder) -> dict[str, str]:
-    """{doc_id: path} for every video file under `folder`; the id is the file stem."""
+    """{doc_id: path} for every video file under `folder`; the id is the file stem in NFC.
+
+    Linked folders are followed (bucket folders are often links to other disks), each
+    real folder once, so a link back up the tree cannot loop.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        what = "a file" if folder.exists() else "missing"
+        raise NotADirectoryError(f"{folder}: not a folder of videos ({what})")
     manifest: dict[str, str] = {}
-    for path in sorted(Path(folder).rglob("*")):
-        if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
-            if path.stem in manifest:
-                raise ValueError(
-                    f"two videos share the id {path.stem!r}: {manifest[path.stem]}, {path} "
-                    "(the id is the file name without its suffix)"
-                )
-            manifest[path.stem] = str(path)
+    spaced = []
+    for path in sorted(_video_files(folder)):
+        if formats.nfc(path.stem) in manifest:
+            raise ValueError(
+                f"two videos share the id {path.stem!r}: {manifest[formats.nfc(path.stem)]}, "
+                f"{path} (the id is the file name without its suffix, read in Unicode NFC)"
+            )
+        if not path.stem or formats.WHITESPACE.search(path.stem):
+            spaced.append(str(path))
+        manifest[formats.nfc(path.stem)] = str(path)
+    if spaced:
+        raise ValueError(
+            f"{len(spaced)} video file names hold whitespace, which a video id cannot (TREC "
+            f"files split their lines on it); rename them: {', '.join(spaced[:SHOWN])}"
+        )
     if not manifest:
         raise ValueError(f"{folder}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
     return manifest
+
+
+def _video_files(folder: Path):
+    """Video files under `folder`, through linked folders, each real folder visited once."""
+    seen = set()
+    for root, folders, files in os.walk(folder, followlinks=True):
+        stat = os.stat(root)
+        if (stat.st_dev, stat.st_ino) in seen:
+            folders.clear()  # a link to a folder already scanned: a loop or a second path
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        for name in files:
+            path = Path(root) / name
+            if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+                yield path
+
+
+JUDGED_FOUND = 0.5  # below this share of judged videos with a file, the ids do not match
+
+
+SUFFIXED = "a file suffix the video ids do not carry"
+
+
+def likely_cause(missing, manifest: dict) -> str:
+    """Why ids miss the video folder, when some of them match a video once a file suffix
+    or their letter case is set aside; '' when none does."""
+    folded = {d.casefold(): d for d in manifest}
+    causes: dict[str, list[tuple[str, str]]] = {}
+    for doc in missing:
+        stem, suffix = os.path.splitext(doc)
+        if suffix.lower() in VIDEO_SUFFIXES and stem in manifest:
+            causes.setdefault(SUFFIXED, []).append((doc, stem))
+        elif doc.casefold() in folded:
+            causes.setdefault("letter case", []).append((doc, folded[doc.casefold()]))
+    return "".join(
+        f"; {len(pairs)} of them differ from a video id by {cause} (e.g. {pairs[0][0]!r} "
+        f"and the video {pairs[0][1]!r})"
+        for cause, pairs in sorted(causes.items(), key=lambda c: -len(c[1]))
+    )
+
+
+def check_judged_found(path, judgements: dict, manifest: dict) -> float:
+    """Share of the judged videos that have a file; refused when it is below JUDGED_FOUND,
+    because missing videos make every table silently lower (or zero)."""
+    judged = sorted({d for docs in judgements.values() for d in docs})
+    missing = [d for d in judged if d not in manifest]
+    share = 1 - len(missing) / len(judged)
+    message = (
+        f"{path}: {len(judged) - len(missing)} of {len(judged)} judged videos "
+        f"({share:.0%}) have a file in the video folder"
+    )
+    if share < JUDGED_FOUND:
+        raise ValueError(
+            f"{message}; the judgements and the video folder name videos differently? "
+            f"Judged without a file, e.g. {missing[:5]}{likely_cause(missing, manifest)}"
+        )
+    if missing:
+        log.warning("%s; without a file, e.g. %s", message, missing[:5])
+    else:
+        log.info(message)
+    return share
 
 
 def _source(override, unpacked: Path | None, relative: str, what: str, key: str) -> Path:
@@ -205,7 +282,7 @@ def _first_stage(
     if missing:
         raise ValueError(
             f"{path}: {len(missing)} retrieved videos have no file in the video folder, "
-            f"e.g. {missing[:5]}"
+            f"e.g. {missing[:5]}{likely_cause(missing, manifest)}"
         )
     if unpacked and (released := unpacked / f"videos2queriesranking_{retriever}.json").exists():
         # validated; ours follows the configured depth, which may differ from the release's
@@ -326,6 +403,7 @@ def _read(unpacked, retrievers, *, depth, videos, queries, qrels, first_stage_di
     judgements = formats.read_qrels(qrels_path)
     manifest = scan_videos(_source(videos, unpacked, "videos", "video folder", "videos"))
     _known(judgements, query_text, qrels_path, "query ids")
+    check_judged_found(qrels_path, judgements, manifest)
     splits = _splits(train_queries, eval_queries, unpacked, query_text, judgements)
     runs = {
         r: _first_stage(r, first_stage_dir, unpacked, query_text, manifest, depth)
@@ -357,6 +435,11 @@ def _read(unpacked, retrievers, *, depth, videos, queries, qrels, first_stage_di
 
 def _eval_candidates(retriever: str, run: dict, eval_ids: list, depth: int) -> dict:
     eval_run = {q: run[q] for q in eval_ids if q in run}
+    if not eval_run:
+        raise ValueError(
+            f"{retriever}: none of the {len(eval_ids)} eval queries has first-stage results "
+            f"(e.g. {eval_ids[:5]}): nothing to rerank"
+        )
     if len(eval_run) < len(eval_ids):
         log.warning(
             "%s: %d eval queries have no first-stage results",

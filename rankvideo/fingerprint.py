@@ -6,8 +6,13 @@ fingerprint. A stamp file next to the work records the fingerprint; a run whose
 fingerprint differs logs which keys differ and starts afresh, so the scores of an
 old model or old settings never reach a new table.
 
-Files are fingerprinted by name, size and modification time (nothing is read):
-a retrained model or a rebuilt video gets a new time.
+Videos are fingerprinted by name, size and modification time (nothing is read):
+a rebuilt video gets a new time. A model folder is fingerprinted by its content
+too, because a different checkpoint may carry the same sizes and times (an
+archive extracted again, a copy that keeps times): its small files (configs,
+tokenizer, adapters) are hashed whole, its large weight files at evenly spaced
+samples plus their head and tail, and each result is kept for the process by
+(path, size, times, inode), so a step that asks again reads nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,6 +33,12 @@ def digest(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def file_stat(path) -> list | None:
+    """[size, modification time in ns] of a file; None when it is missing."""
+    stat = Path(path).stat() if Path(path).is_file() else None
+    return stat and [stat.st_size, stat.st_mtime_ns]
+
+
 def file_stats(paths: Iterable) -> str:
     """A digest of the files' names, sizes and modification times; a missing file counts."""
     stats = []
@@ -37,12 +49,53 @@ def file_stats(paths: Iterable) -> str:
 
 
 def model_files(model: str) -> dict:
-    """A model's identity: its folder's files, or a hub id with its cached revision."""
+    """A model's identity: its folder's files and their content, or a hub id with its
+    cached revision (a commit: content-addressed already)."""
     folder = Path(model)
     if folder.is_dir():
         files = sorted(p for p in folder.rglob("*") if p.is_file())
-        return {"folder": str(folder), "files": file_stats(files)}
+        content = {str(p.relative_to(folder)): content_digest(p) for p in files}
+        return {"folder": str(folder), "files": file_stats(files), "content": digest(content)}
     return {"hub_id": model, "revision": _cached_revision(model)}
+
+
+WHOLE = 64 << 20  # files up to this size are hashed whole
+SAMPLES, SAMPLE = 1024, 4096  # evenly spaced blocks of a larger file
+END = 1 << 20  # and its first and last bytes (safetensors' header: names, shapes, offsets)
+_DIGESTS: dict[tuple, str] = {}
+
+
+def content_digest(path) -> str:
+    """sha256 of a file's bytes; of a large file, of its size, head, tail and SAMPLES blocks.
+
+    A changed weight file differs almost everywhere (training touches every tensor it
+    trains), so 1024 samples find it; reading them costs 4 MiB per file, where a
+    full read of an 8B model would cost 16 GB in every job that asks.
+    """
+    stat = os.stat(path)
+    # the change time moves on every write and every reset of the modification time
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
+           stat.st_ino, stat.st_dev)  # fmt: skip
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _hash(path, stat.st_size)
+    return _DIGESTS[key]
+
+
+def _hash(path, size: int) -> str:
+    hasher = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        if size <= WHOLE:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                hasher.update(block)
+            return hasher.hexdigest()
+        hasher.update(f.read(END))
+        step = (size - 2 * END) // SAMPLES
+        for i in range(SAMPLES):
+            f.seek(END + i * step)
+            hasher.update(f.read(SAMPLE))
+        f.seek(size - END)
+        hasher.update(f.read(END))
+    return hasher.hexdigest()
 
 
 def _cached_revision(hub_id: str) -> str | None:

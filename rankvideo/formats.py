@@ -6,6 +6,10 @@ shorter table. Inputs are UTF-8 (a byte-order mark and CRLF line ends are read
 like plain files), optionally gzipped (`.gz`); a JSON object that names a key
 twice is an error, not "the last one wins".
 
+Ids are read in Unicode NFC, so a file name written in NFD (as macOS writes
+them) matches the same id typed in NFC; an id that holds whitespace is refused
+where it enters, because the TREC files written later split their lines on it.
+
 Queries and qrels are also read in MultiVENT 2.0's formats, chosen by the file
 name: queries as CSV (`.csv`) with a `Query_id,query` header, judgements as JSON
 lines (`.jsonl`, `.json`) of `{query_id, doc_id, relevance}`.
@@ -19,7 +23,9 @@ import io
 import json
 import logging
 import math
+import re
 import struct
+import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -186,7 +192,8 @@ def _read_queries_tsv(path) -> dict[str, str]:
         fields = line.split("\t")
         if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
             raise FormatError(path, number, "expected 'query_id<TAB>query_text'")
-        _add_query(queries, path, number, fields[0].strip(), fields[1].strip())
+        qid = checked_id(path, number, "query id", fields[0].strip())
+        _add_query(queries, path, number, qid, fields[1].strip())
     return queries
 
 
@@ -231,8 +238,7 @@ def _csv_query(path, number: int, row: list[str], columns: tuple[int, int]) -> t
         raise FormatError(
             path, number, f"expected 2 fields (Query_id,query), found {len(row)}{hint}"
         )
-    qid, text = row[columns[0]].strip(), row[columns[1]]
-    _check_id(path, number, "query id", qid)
+    qid, text = checked_id(path, number, "query id", row[columns[0]].strip()), row[columns[1]]
     if not text.strip():
         raise FormatError(path, number, f"query {qid!r} has an empty text")
     return qid, text
@@ -274,10 +280,23 @@ def _csv_columns(path, number: int, header: list[str]) -> tuple[int, int]:
     return ids[0], texts[0]
 
 
-def _check_id(path, number: int, what: str, value: str) -> None:
-    """An id goes into whitespace-separated files (qrels, id lists): it cannot hold a space."""
-    if len(value.split()) != 1 or value.strip() != value:
+WHITESPACE = re.compile(r"\s")
+
+
+def checked_id(path, number: int | str | None, what: str, value: str) -> str:
+    """`value` in NFC; an empty id or one holding whitespace is a FormatError.
+
+    Ids go into whitespace-separated files (qrels, TREC runs, id lists), where a
+    space would split one id into two columns.
+    """
+    if not value or WHITESPACE.search(value):
         raise FormatError(path, number, f"{what} {value!r} is empty or holds whitespace")
+    return nfc(value)
+
+
+def nfc(value: str) -> str:
+    """`value` in Unicode NFC (an ASCII id is returned as it is, without the lookup)."""
+    return value if value.isascii() else unicodedata.normalize("NFC", value)
 
 
 def write_queries(path, queries: dict[str, str]) -> None:
@@ -313,7 +332,7 @@ def _read_qrels_trec(path) -> dict[str, dict[str, int]]:
             grade = int(rel)
         except ValueError:
             raise FormatError(path, number, f"relevance {rel!r} is not an integer") from None
-        _add_judgement(qrels, path, number, qid, docid, grade)
+        _add_judgement(qrels, path, number, nfc(qid), nfc(docid), grade)
     return qrels
 
 
@@ -345,8 +364,7 @@ def _json_id(path, number: int, field: str, value) -> str:
         return str(value)
     if not isinstance(value, str):
         raise FormatError(path, number, f"{field} {value!r} is not a string or an integer")
-    _check_id(path, number, field, value)
-    return value
+    return checked_id(path, number, field, value)
 
 
 def _add_judgement(qrels: dict, path, number: int, qid: str, docid: str, grade: int) -> None:
@@ -386,14 +404,45 @@ def read_run_json(path) -> dict[str, dict[str, float]]:
             raise FormatError(
                 path, None, f"query {qid!r} has no documents (leave it out: it then counts as 0)"
             )
-        run[str(qid)] = {}
+        key = _json_key(path, "query id", qid)
+        if key in run:  # two spellings of one id (NFC and NFD)
+            raise FormatError(path, None, f"query {_two_spellings(qid, key)}")
+        scores = run[key] = {}
         for docid, score in docs.items():
             if not is_number(score):
                 raise FormatError(path, None, f"({qid}, {docid}): score {score!r} is not a number")
             if not math.isfinite(score):
                 raise FormatError(path, None, f"({qid}, {docid}): score {score!r} is not finite")
-            run[str(qid)][str(docid)] = float(score)
+            doc = _json_key(path, "doc id", docid)
+            if doc in scores:  # two spellings of one id (NFC and NFD)
+                raise FormatError(
+                    path, None, f"doc id {_two_spellings(docid, doc)} in query {qid!r}"
+                )
+            scores[doc] = float(score)
     return run
+
+
+def _json_key(path, what: str, value: str) -> str:
+    """A checked id of a JSON file, whose error names the line that first holds it."""
+    try:
+        return checked_id(path, None, what, value)
+    except FormatError:
+        raise FormatError(
+            path, _json_line(path, value), f"{what} {value!r} is empty or holds whitespace"
+        ) from None
+
+
+def _two_spellings(value: str, key: str) -> str:
+    return f"{ascii(value)} is there twice: once spelled {ascii(key)}, the same in Unicode NFC"
+
+
+def _json_line(path, value: str) -> int | None:
+    """The line where the JSON string `value` first appears (read again: errors only)."""
+    text = _read_text(path)
+    for written in (json.dumps(value, ensure_ascii=False), json.dumps(value)):
+        if (at := text.find(written)) >= 0:
+            return text.count("\n", 0, at) + 1
+    return None
 
 
 def write_run_json(path, run: dict[str, dict[str, float]]) -> None:
@@ -408,7 +457,8 @@ def read_trec_run(path) -> dict[str, dict[str, float]]:
         fields = line.split()
         if len(fields) != 6:
             raise FormatError(path, number, "expected 'query_id Q0 doc_id rank score tag'")
-        qid, _, docid, _, score, _ = fields
+        qid, docid = nfc(fields[0]), nfc(fields[2])
+        score = fields[4]
         if docid in run.setdefault(qid, {}):
             raise FormatError(path, number, f"duplicate entry for ({qid}, {docid})")
         run[qid][docid] = _parse_float(path, number, score, "score")
@@ -442,30 +492,46 @@ def write_trec_run(path, run: dict[str, dict[str, float]], tag: str) -> None:
     """Every digit of the scores, so trec_eval sees no ties that the ranks do not have."""
     with _open_text(path, "wt") as f:
         for qid, docs in run.items():
+            _writable(path, "query id", qid)
             for rank, docid in enumerate(ranked(docs), start=1):
+                _writable(path, "doc id", docid)
                 f.write(f"{qid} Q0 {docid} {rank} {float(docs[docid])!r} {tag}\n")
+
+
+def _writable(path, what: str, value: str) -> None:
+    """A last guard: never write a line that `read_trec_run` would split differently."""
+    if not value or WHITESPACE.search(value):
+        raise ValueError(f"{path}: cannot write {what} {value!r}: it is empty or holds whitespace")
 
 
 # --- candidate maps: JSON {video_id: [query_id, ...]} -------------------------------
 
 
 def read_candidates(path) -> dict[str, list[str]]:
+    """{video_id: [query_id, ...]}; an empty map is valid here (a shard may have no pairs):
+    the callers that need pairs say so."""
     data = _read_json(path, ("video",))
     if not isinstance(data, dict):
         raise FormatError(path, None, "expected an object {video_id: [query_id, ...]}")
+    candidates: dict[str, list[str]] = {}
     for video, queries in data.items():
         if not isinstance(queries, list):
             raise FormatError(
                 path, None, f"video {video!r}: expected a list of query ids, not {queries!r}"
             )
-        seen = set()
+        seen: dict[str, None] = {}
         for qid in queries:
             if not isinstance(qid, str):
                 raise FormatError(path, None, f"video {video!r}: query id {qid!r} is not a string")
+            qid = _json_key(path, "query id", qid)
             if qid in seen:
                 raise FormatError(path, None, f"video {video!r}: query {qid!r} is listed twice")
-            seen.add(qid)
-    return data
+            seen[qid] = None
+        key = _json_key(path, "video id", video)
+        if key in candidates:  # two spellings of one id (NFC and NFD)
+            raise FormatError(path, None, f"video {_two_spellings(video, key)}")
+        candidates[key] = list(seen)
+    return candidates
 
 
 def write_candidates(path, candidates: dict[str, list[str]]) -> None:
@@ -590,9 +656,10 @@ def read_texts(path) -> dict[str, str]:
         for field in ("doc_id", "text"):
             if not isinstance(record[field], str):
                 raise FormatError(path, number, f"{field} {record[field]!r} is not a string")
-        if record["doc_id"] in texts:
+        docid = nfc(record["doc_id"])
+        if docid in texts:
             raise FormatError(path, number, f"duplicate doc id {record['doc_id']!r}")
-        texts[record["doc_id"]] = record["text"]
+        texts[docid] = record["text"]
     return texts
 
 
@@ -617,9 +684,10 @@ def read_ids(path) -> list[str]:
         fields = line.split()
         if len(fields) != 1:
             raise FormatError(path, number, "expected one id per line")
-        if fields[0] in ids:
+        value = nfc(fields[0])
+        if value in ids:
             raise FormatError(path, number, f"duplicate id {fields[0]!r}")
-        ids[fields[0]] = None
+        ids[value] = None
     return list(ids)
 
 
@@ -635,9 +703,10 @@ def read_manifest(path) -> dict[str, str]:
         fields = line.split("\t")
         if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
             raise FormatError(path, number, "expected 'doc_id<TAB>video_path'")
-        if fields[0] in manifest:
+        docid = checked_id(path, number, "video id", fields[0])
+        if docid in manifest:
             raise FormatError(path, number, f"duplicate video id {fields[0]!r}")
-        manifest[fields[0]] = fields[1]
+        manifest[docid] = fields[1]
     return manifest
 
 

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from rankvideo import formats, logs
+from rankvideo.options import positive_int
 from rankvideo.teacher import judge_pairs, make_teacher
 
 
@@ -21,11 +22,11 @@ def main(argv=None):
     parser.add_argument("--asr-jsonl", help="speech transcripts {doc_id, text}")
     parser.add_argument("--output", required=True, help="labels JSON lines")
     parser.add_argument("--model-path", required=True, help="hub id or folder of a causal LM")
-    parser.add_argument("--topk", type=int, default=20)
+    parser.add_argument("--topk", type=positive_int, default=20)
     parser.add_argument("--instruction", help="relevance instruction (default: generic)")
     parser.add_argument("--answer-words", nargs=2, default=["true", "false"])
-    parser.add_argument("--max-reasoning-tokens", type=int, default=512)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-reasoning-tokens", type=positive_int, default=512)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument(

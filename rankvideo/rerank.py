@@ -28,7 +28,8 @@ from tqdm import tqdm
 from rankvideo import formats, logs
 from rankvideo.elsewhere import in_engine_environment, is_vllm
 from rankvideo.extract import scan_videos
-from rankvideo.fingerprint import digest, file_stats
+from rankvideo.fingerprint import digest, file_stat
+from rankvideo.options import positive_int
 from rankvideo.pairs import (
     SCORE_FIELDS,
     candidate_pairs,
@@ -64,10 +65,14 @@ def score_pairs(reranker, pairs, queries: dict, manifest: dict, output) -> list[
     fingerprint = {
         "scorer": reranker.identity(),
         "queries": digest({q: queries[q] for q, _ in keys}),
-        "videos": file_stats(manifest[v] for v in dict.fromkeys(v for v, _ in pairs)),
     }
+    # each video is stamped on its own: a fixed or rebuilt video drops only its own pairs
+    videos = {v: file_stat(manifest[v]) for v in dict.fromkeys(v for v, _ in pairs)}
     fields = getattr(reranker, "fields", SCORE_FIELDS)
-    store = ResumableOutput(output, ("query_id", "doc_id"), fields, fingerprint=fingerprint)
+    store = ResumableOutput(
+        output, ("query_id", "doc_id"), fields, fingerprint=fingerprint,
+        part="doc_id", parts=videos,
+    )  # fmt: skip
     todo = [(v, q) for q, v in store.pending(keys)]
     failed: dict[str, str] = {}
     videos = 0
@@ -183,7 +188,7 @@ def rerank_shard(
     (rankvideo.elsewhere).
     """
     check_shard(shard, shards)
-    pairs = candidate_pairs(formats.read_candidates(c) for c in candidates)
+    pairs = read_pairs(candidates)
     mine = [(v, q) for v, q in pairs if shard_of(v, shards) == shard]
     log.info("shard %d/%d: %d of %d pairs", shard, shards, len(mine), len(pairs))
     query_text = formats.read_queries(queries)
@@ -204,6 +209,17 @@ def rerank_shard(
         scorer.get("scores", "exact"),
     )
     return score_pairs(reranker, mine, query_text, formats.read_manifest(manifest), output)
+
+
+def read_pairs(candidates: list) -> list[tuple[str, str]]:
+    """The (video, query) pairs of the candidate maps; none at all is an error naming them
+    (a shard may have none, but an empty union means an empty map, not nothing to do)."""
+    pairs = candidate_pairs(formats.read_candidates(c) for c in candidates)
+    if not pairs:
+        raise formats.FormatError(
+            ", ".join(map(str, candidates)), None, "no candidate pairs: nothing to rerank"
+        )
+    return pairs
 
 
 def system_name(model: str) -> str:
@@ -229,7 +245,7 @@ def main(argv=None):
         "--name",
         help="system name for the output files (default: the model's path, '/' read as '__')",
     )
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument(
         "--profile",
         "--template",
@@ -288,7 +304,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     records = score_pairs(
         reranker,
-        candidate_pairs([formats.read_candidates(args.video2queries)]),
+        read_pairs([args.video2queries]),
         formats.read_queries(args.query_mapping),
         scan_videos(args.video_dir),
         out / f"{name}.jsonl",

@@ -6,8 +6,12 @@ once every record is there. A line cut short by a crash is dropped.
 
 The partial file belongs to the fingerprint of what wrote it (model, settings,
 inputs), recorded in `<output>.fingerprint.json`: a rerun with another
-fingerprint (a retrained model, another template, rebuilt videos) logs what
-differs and starts afresh instead of mixing old records into the new output.
+fingerprint (a retrained model, another template) logs what differs and starts
+afresh instead of mixing old records into the new output.
+
+Inputs that each record reads on its own (its video) are stamped one by one in
+`<output>.parts.json` instead: a rerun drops only the records of the videos that
+changed since, so fixing one broken video keeps every pair scored before.
 """
 
 from __future__ import annotations
@@ -23,13 +27,25 @@ log = logging.getLogger(__name__)
 
 
 class ResumableOutput:
+    """`parts` ({value of the `part` field: stamp}) are the per-record inputs; a record
+    is kept only when its part's stamp is the one recorded when it was written."""
+
     def __init__(
-        self, output, key: tuple[str, ...], required: tuple[str, ...] = (), *, fingerprint: dict
+        self,
+        output,
+        key: tuple[str, ...],
+        required: tuple[str, ...] = (),
+        *,
+        fingerprint: dict,
+        part: str | None = None,
+        parts: dict | None = None,
     ):
         self.output = Path(output)
         self.partial = self.output.with_name(self.output.name + ".partial")
         self.stamp = Stamp(self.output.with_name(self.output.name + ".fingerprint.json"))
-        self.key = key
+        self.part_stamp = Stamp(self.output.with_name(self.output.name + ".parts.json"))
+        self.key, self.part = key, part
+        self.parts = _jsonable(parts or {})
         self.done: dict[tuple, dict] = {}
         if self.partial.exists() and not self.stamp.matches(fingerprint, self.partial):
             self.partial.unlink()
@@ -45,7 +61,30 @@ class ResumableOutput:
             self.partial.write_text(text[: text.rfind("\n") + 1], encoding="utf-8")
         for _, record in formats.read_jsonl(self.partial, (*self.key, *required)):
             self.done[self.key_of(record)] = record
+        if self.part:
+            self._drop_changed_parts()
         log.info("resuming: %d records already in %s", len(self.done), self.partial)
+
+    def _drop_changed_parts(self) -> None:
+        """Drop the records whose part (video) changed since they were written, and write
+        the partial file again without them, so a later rerun cannot take them back."""
+        recorded = self.part_stamp.read() or {}
+        changed = sorted(
+            {r[self.part] for r in self.done.values()}
+            - {p for p, stamp in self.parts.items() if recorded.get(p) == stamp}
+        )
+        if not changed:
+            return
+        dropped = set(changed)
+        kept = {k: r for k, r in self.done.items() if r[self.part] not in dropped}
+        log.warning(
+            "%s: %d %s values changed since their records were written (or have no stamp), "
+            "e.g. %s: dropping their %d records, the %d others are kept",
+            self.partial, len(changed), self.part, changed[:5],
+            len(self.done) - len(kept), len(kept),
+        )  # fmt: skip
+        self.done = kept
+        formats.write_jsonl(self.partial, kept.values())
 
     def key_of(self, record: dict) -> tuple:
         return tuple(record[k] for k in self.key)
@@ -55,6 +94,8 @@ class ResumableOutput:
 
     def __enter__(self):
         self.partial.parent.mkdir(parents=True, exist_ok=True)
+        if self.part:  # before any record: a record is never on disk without its stamp
+            self.part_stamp.write(self.parts)
         self._sink = open(self.partial, "a", encoding="utf-8")
         return self
 
@@ -72,4 +113,10 @@ class ResumableOutput:
         formats.write_jsonl(self.output, records)
         self.partial.unlink(missing_ok=True)
         self.stamp.remove()
+        self.part_stamp.remove()
         return records
+
+
+def _jsonable(parts: dict) -> dict:
+    """`parts` as the stamp file reads it back (tuples become lists), for comparison."""
+    return {p: list(s) if isinstance(s, tuple) else s for p, s in parts.items()}

@@ -57,6 +57,7 @@ from scipy import stats
 
 from rankvideo import formats
 from rankvideo.evaluate import FIRST_STAGE, MEAN
+from rankvideo.options import positive_int, probability
 from rankvideo.pairs import cut_counts
 
 log = logging.getLogger(__name__)
@@ -449,8 +450,8 @@ def main(argv=None):
         "model's input limit",
     )
     parser.add_argument("--metric", default="ndcg@10")
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--resamples", type=int, default=10000)
+    parser.add_argument("--alpha", type=probability, default=0.05)
+    parser.add_argument("--resamples", type=positive_int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

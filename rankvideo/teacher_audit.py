@@ -29,6 +29,7 @@ import pandas as pd  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
 
 from rankvideo import formats  # noqa: E402
+from rankvideo.options import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +354,7 @@ def main(argv=None) -> None:
     parser.add_argument("--audit", required=True, help="output: measures TSV")
     parser.add_argument("--calibration", required=True, help="output: calibration bins TSV")
     parser.add_argument("--plot", required=True, help="output: PNG figure")
-    parser.add_argument("--bins", type=int, default=10, help="equal-width bins of p_yes")
+    parser.add_argument("--bins", type=positive_int, default=10, help="equal-width bins of p_yes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     measures = run(args.ranking, args.labels, args.audit, args.calibration, args.plot, args.bins)

@@ -31,6 +31,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from rankvideo.options import at_least, positive_float, positive_int
+
 BACKENDS = ("decord", "torchcodec")
 
 log = logging.getLogger(__name__)
@@ -221,10 +223,10 @@ def _first_frame_reader(backend: str):
 def add_arguments(parser) -> None:
     """The frame-sampling options of the command-line entry points."""
     parser.add_argument("--backend", default=VideoSettings.backend, choices=BACKENDS)
-    parser.add_argument("--fps", type=float, default=VideoSettings.fps)
-    parser.add_argument("--max-frames", type=int, default=VideoSettings.max_frames)
-    parser.add_argument("--min-pixels", type=int, default=VideoSettings.min_pixels)
-    parser.add_argument("--max-pixels", type=int, default=VideoSettings.max_pixels)
+    parser.add_argument("--fps", type=positive_float, default=VideoSettings.fps)
+    parser.add_argument("--max-frames", type=at_least(2), default=VideoSettings.max_frames)
+    parser.add_argument("--min-pixels", type=positive_int, default=VideoSettings.min_pixels)
+    parser.add_argument("--max-pixels", type=positive_int, default=VideoSettings.max_pixels)
     parser.add_argument(
         "--frame-cache", dest="cache", help="folder that keeps decoded frames for later steps"
     )

@@ -34,6 +34,10 @@ def check_settings():
     from rankvideo.models import check_model_path
 
     LossWeights(**config["stage2"]["losses"])
+    # a retriever named twice would be extracted, reranked and averaged as two
+    twice = sorted({r for r in RETRIEVERS if RETRIEVERS.count(r) > 1})
+    if twice:
+        raise ValueError(f"data.retrievers names {twice} more than once")
     clash = sorted(set(MORE_SYSTEMS) & set(BUILT_IN_SYSTEMS))
     if clash:
         raise ValueError(f"rerank.models: {clash} are the names of built-in systems")

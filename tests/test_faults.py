@@ -12,11 +12,13 @@ plain files.
 from __future__ import annotations
 
 import gzip
+import importlib
 import io
 import json
 import os
 import re
 import tarfile
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +26,10 @@ from pathlib import Path
 import pytest
 
 from rankvideo import formats
-from rankvideo.evaluate import read_scores
+from rankvideo.evaluate import judged_queries, read_scores
 from rankvideo.extract import extract, scan_videos, unpack
 from rankvideo.formats import FormatError, read_asr, read_captions
+from rankvideo.rerank import read_pairs
 from rankvideo.training_data import synthesize
 
 # --- writers ----------------------------------------------------------------------
@@ -223,6 +226,15 @@ def _one_id_in_two_buckets(inputs):
     return inputs / "videos" / "000013" / "1234.mp4"
 
 
+def _videos_as_file(inputs):
+    """`data.videos` naming a file instead of the folder."""
+    clip = (inputs / "videos" / "bikes.mp4").resolve()
+    for link in (inputs / "videos").iterdir():
+        link.unlink()
+    (inputs / "videos").rmdir()
+    return _put(inputs / "videos", clip.read_bytes())
+
+
 def _labels_twice(folder: Path, _) -> Path:
     """The inputs of the training-data step, with one teacher label given twice."""
     label = {"query_id": "q1", "doc_id": "v1", "teacher_p_yes": 0.9, "teacher_reasoning": ""}
@@ -262,6 +274,8 @@ BAD = [
              formats.read_queries, r"PATH:1: .*UTF-8.*byte offset 6"),
     bad_file("queries-gzip-corrupt", "queries.tsv.gz", _corrupt_gzip(RUN_TEXT),
              formats.read_queries, r"PATH: .*gzip"),
+    bad_file("queries-id-with-space", "queries.tsv", "q1\ta\nq 2\tb\n", formats.read_queries,
+             r"PATH:2: query id 'q 2' is empty or holds whitespace"),
     # qrels: TREC 'qid 0 docid rel'
     bad_file("qrels-three-fields", "qrels.txt", "q1 0 v1\n", formats.read_qrels,
              r"PATH:1: expected 'query_id 0 doc_id relevance'"),
@@ -332,6 +346,9 @@ BAD = [
              formats.read_qrels, r"PATH:1: query_id True is not a string or an integer"),
     bad_file("qrels-jsonl-doc-id-empty", "qrels.jsonl", _lines({**JUDGEMENT, "doc_id": " "}),
              formats.read_qrels, r"PATH:1: doc_id ' ' is empty or holds whitespace"),
+    bad_file("qrels-jsonl-doc-id-with-space", "qrels.jsonl",
+             _lines(JUDGEMENT, {**JUDGEMENT, "doc_id": "extra clip"}), formats.read_qrels,
+             r"PATH:2: doc_id 'extra clip' is empty or holds whitespace"),
     bad_file("qrels-jsonl-invalid-json", "qrels.jsonl", _lines(JUDGEMENT, '{"query_id": "q1",'),
              formats.read_qrels, r"PATH:2: invalid JSON"),
     bad_file("qrels-json-trec-lines", "qrels.json", "q1 0 v1 1\n", formats.read_qrels,
@@ -365,6 +382,15 @@ BAD = [
              formats.read_run, r"PATH: duplicate query id 'q1'"),
     bad_file("run-json-query-without-docs", "run.json", '{"q1": {"v1": 1.0}, "q2": {}}',
              formats.read_run, r"PATH: query 'q2' has no documents"),
+    bad_file("run-json-doc-id-with-space", "run.json",
+             '{"q1": {\n "v1": 1.0,\n "extra clip": 0.5}}',
+             formats.read_run, r"PATH:3: doc id 'extra clip' is empty or holds whitespace"),
+    bad_file("run-json-query-id-with-tab", "run.json", '{"q1": {"v1": 1.0},\n"q\\t2": {"v1": 1}}',
+             formats.read_run, r"PATH:2: query id 'q\\t2' is empty or holds whitespace"),
+    bad_file("run-json-one-doc-in-nfc-and-nfd", "run.json",
+             json.dumps({"q1": {"caf\u00e9": 1.0, "cafe\u0301": 0.5}}), formats.read_run,
+             r"PATH: doc id 'cafe\\u0301' is there twice: once spelled 'caf\\xe9', the same in "
+             r"Unicode NFC in query 'q1'"),
     bad_file("run-json-latin1", "run.json", b'{"q1":\n {"caf' + INVALID_UTF8 + b'": 1.0}}',
              formats.read_run, r"PATH:2: .*UTF-8.*byte offset 13"),
     bad_file("run-json-gz-not-gzip", "run.json.gz", b"not gzip at all", formats.read_run,
@@ -461,6 +487,13 @@ BAD = [
     pytest.param(Bad(_labels_twice, _synthesize, FormatError,
                      r"PATH:2: duplicate label for \(q1, v1\)"),
                  id="teacher-labels-duplicate-pair"),
+    # candidate maps: JSON {video_id: [query_id, ...]}
+    bad_file("candidates-video-id-with-space", "c.json", '{"v1": ["q1"],\n "extra clip": ["q1"]}',
+             formats.read_candidates, r"PATH:2: video id 'extra clip' is empty or holds white"),
+    bad_file("candidates-query-id-with-space", "c.json", '{"v1": ["q1", "q 2"]}',
+             formats.read_candidates, r"PATH:1: query id 'q 2' is empty or holds whitespace"),
+    bad_file("candidates-empty-map", "c.json", "{}\n", lambda p: read_pairs([p]),
+             r"PATH: no candidate pairs: nothing to rerank"),
     # id lists and splits
     bad_file("ids-duplicate", "ids.txt", "q1\nq2\nq1\n", formats.read_ids,
              r"PATH:3: duplicate id 'q1'"),
@@ -475,6 +508,8 @@ BAD = [
              r"PATH:2: expected 'doc_id<TAB>video_path'"),
     bad_file("manifest-duplicate-id", "videos.tsv", "v1\ta.mp4\nv1\tb.mp4\n",
              formats.read_manifest, r"PATH:2: duplicate video id 'v1'"),
+    bad_file("manifest-id-with-space", "videos.tsv", "v1\ta.mp4\nextra clip\tb.mp4\n",
+             formats.read_manifest, r"PATH:2: video id 'extra clip' is empty or holds whitespace"),
     bad_file("manifest-latin1", "videos.tsv", b"v1\tcaf" + INVALID_UTF8 + b".mp4\n",
              formats.read_manifest, r"PATH:1: .*UTF-8.*byte offset 6"),
     # reranked scores: JSON lines per pair
@@ -552,6 +587,25 @@ BAD = [
                 r"1 of \d+ videos .*\n.*PATH: "),
     bad_dataset("video-text-file", _bad_video("notes.mp4", lambda _: b"not a video\n" * 10),
                 r"1 of \d+ videos .*\n.*PATH: "),
+    bad_dataset("video-name-with-space", _bad_video("extra clip.mp4", lambda c: c.read_bytes()),
+                r"1 video file names hold whitespace, .*rename them: PATH$"),
+    bad_dataset("videos-folder-is-a-file", _videos_as_file,
+                r"PATH: not a folder of videos \(a file\)", NotADirectoryError),
+    bad_dataset("qrels-ids-with-suffix",
+                _replace("qrels.txt", "u1 0 bigbuckbunny.mp4 1\nu2 0 bikes.mp4 2\nu3 0 odd_clip 1"),
+                r"PATH: 1 of 3 judged videos \(33%\) have a file.*e.g. \['bigbuckbunny.mp4', "
+                r"'bikes.mp4'\]; 2 of them differ from a video id by a file suffix the video ids "
+                r"do not carry \(e.g. 'bigbuckbunny.mp4' and the video 'bigbuckbunny'\)"),
+    bad_dataset("qrels-ids-in-other-case",
+                _replace("qrels.txt", "u1 0 BigBuckBunny 1\nu2 0 BIKES 2\nu3 0 odd_clip 1\n"),
+                r"PATH: 1 of 3 judged videos \(33%\) have a file.*2 of them differ from a video id "
+                r"by letter case \(e.g. 'BIKES' and the video 'bikes'\)"),
+    bad_dataset("run-ids-with-suffix", lambda i: _run_with(i, "bikes.mp4") or i / "runs"
+                / "ranking_mine.json", r"PATH: 1 retrieved videos have no file.*'bikes.mp4'.*"
+                r"1 of them differ from a video id by a file suffix"),
+    bad_dataset("run-without-eval-queries",
+                _replace("runs/ranking_mine.json", '{"u3": {"odd_clip": 1.0}}'),
+                r"mine: none of the 2 eval queries has first-stage results"),
     bad_dataset("video-two-files-one-id", _two_files_for_one_id,
                 r"two videos share the id 'bikes': PATH, .*sub/bikes.mkv"),
     bad_dataset("video-one-id-in-two-buckets", _one_id_in_two_buckets,
@@ -674,3 +728,87 @@ def test_accepted_bucket_folders(tmp_path, request):
     counts = _extract(None, tmp_path)
     assert counts["videos"] == 7
     assert formats.read_manifest(tmp_path / "data" / "videos.tsv")["17"].endswith("000001/17.mp4")
+
+
+def test_linked_bucket_folders_are_followed_once(tmp_path, request):
+    """A bucket folder that is a link (to another disk) is scanned; a link back up the
+    tree is not a loop."""
+    _dataset(tmp_path, request)
+    videos = tmp_path / "in" / "videos"
+    elsewhere = tmp_path / "other_disk" / "000002"
+    _put(elsewhere / "150.mp4", (videos / "bikes.mp4").resolve().read_bytes())
+    (videos / "000002").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "back_up").symlink_to(videos, target_is_directory=True)
+    manifest = scan_videos(videos)
+    assert manifest["150"] == str(videos / "000002" / "150.mp4")
+    assert len(manifest) == 6  # five clips and 150, each once
+    _run_with(tmp_path / "in", "150")
+    assert _extract(None, tmp_path)["videos"] == 6
+
+
+@pytest.mark.parametrize("files_in", ["NFD", "NFC"])
+def test_ids_match_in_unicode_nfc(tmp_path, request, files_in):
+    """A file name written in NFD (as macOS writes them) is the id typed in NFC, and the
+    other way round."""
+    _dataset(tmp_path, request)
+    inputs = tmp_path / "in"
+    spelled = {form: unicodedata.normalize(form, "café_olé") for form in ("NFC", "NFD")}
+    ids_in = "NFC" if files_in == "NFD" else "NFD"
+    clip = (inputs / "videos" / "bikes.mp4").resolve()
+    _put(inputs / "videos" / f"{spelled[files_in]}.mp4", clip.read_bytes())
+    _run_with(inputs, spelled[ids_in])
+    _put(inputs / "qrels.txt", f"u1 0 {spelled[ids_in]} 1\nu2 0 bikes 2\nu3 0 odd_clip 1\n")
+    assert _extract(None, tmp_path)["videos"] == 6
+    manifest = formats.read_manifest(tmp_path / "data" / "videos.tsv")
+    assert manifest[spelled["NFC"]].endswith(f"{spelled[files_in]}.mp4")
+    assert spelled["NFC"] in formats.read_qrels(tmp_path / "data" / "qrels.txt")["u1"]
+
+
+def test_judged_videos_without_a_file_are_counted(tmp_path, request, caplog):
+    """Above half of the judged videos found, extraction goes on and names the others."""
+    _dataset(tmp_path, request)
+    _put(tmp_path / "in" / "qrels.txt", "u1 0 bigbuckbunny 1\nu2 0 bikes 2\nu3 0 gone 1\n")
+    _extract(None, tmp_path)
+    assert "qrels.txt: 2 of 3 judged videos (67%) have a file in the video folder; " in caplog.text
+    assert "without a file, e.g. ['gone']" in caplog.text
+
+
+def test_trec_run_with_an_id_holding_whitespace_is_not_written(tmp_path):
+    with pytest.raises(ValueError, match=r"x.run: cannot write doc id 'extra clip'"):
+        formats.write_trec_run(tmp_path / "x.run", {"q1": {"extra clip": 1.0}}, "t")
+
+
+def test_unjudged_eval_queries_are_named(tmp_path, caplog):
+    qrels = _put(tmp_path / "qrels.txt", "q1 0 v1 1\n")
+    ids = _put(tmp_path / "eval.txt", "q1\nq7\nq9\n")
+    assert list(judged_queries(qrels, ids)) == ["q1"]
+    assert f"{ids}: 2 of 3 evaluation queries have no judgements in {qrels}" in caplog.text
+    assert "not evaluated: q7, q9" in caplog.text
+
+
+OPTION_CASES = [
+    ("evaluate", ["--depth", "-1"], "--depth: -1 is not an integer >= 1"),
+    ("evaluate", ["--depth", "0"], "--depth: 0 is not an integer >= 1"),
+    ("evaluate", ["--depth", "ten"], "--depth: 'ten' is not an integer"),
+    ("rerank", ["--batch-size", "0"], "--batch-size: 0 is not an integer >= 1"),
+    ("rerank", ["--fps", "0"], "--fps: 0.0 is not a number > 0"),
+    ("rerank", ["--fps", "nan"], "--fps: nan is not a number > 0"),
+    ("rerank", ["--max-frames", "0"], "--max-frames: 0 is not an integer >= 2"),
+    ("rerank", ["--max-pixels", "-5"], "--max-pixels: -5 is not an integer >= 1"),
+]
+REQUIRED = {
+    "evaluate": ["--pred-dir", "p", "--first-stage", "f.json", "--qrels", "q.txt"],
+    "rerank": ["--model", "m", "--video2queries", "c.json", "--query-mapping", "q.tsv"]
+    + ["--video-dir", "v", "--output-dir", "o"],
+}
+
+
+@pytest.mark.parametrize(("command", "given", "says"), OPTION_CASES)
+def test_options_are_checked_as_the_schema_checks_them(command, given, says, capsys):
+    """The command lines refuse what config.schema.yaml refuses, naming the option,
+    before reading a file or loading a model."""
+    main = importlib.import_module(f"rankvideo.{command}").main
+    with pytest.raises(SystemExit) as caught:
+        main([*REQUIRED[command], *given])
+    assert caught.value.code == 2
+    assert f"argument {says}" in capsys.readouterr().err

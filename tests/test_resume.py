@@ -7,13 +7,14 @@ afresh, so an old model's numbers never reach the new output.
 """
 
 import logging
+import os
 import shutil
 
 import pytest
 
 from rankvideo import formats
 from rankvideo.captions import Captioner, caption_videos
-from rankvideo.demo.tiny_models import build
+from rankvideo.demo.tiny_models import build, build_vlm
 from rankvideo.fingerprint import Stamp, differences
 from rankvideo.pairs import candidate_pairs
 from rankvideo.rerank import score_pairs
@@ -86,7 +87,6 @@ def test_same_scorer_resumes(monkeypatch, model_copy, task, tmp_path, caplog):
         ("template", "scorer.template differ"),
         ("retrained", "scorer.model.files differ"),
         ("query_text", "queries differ"),
-        ("rebuilt_video", "videos differ"),
     ],
 )
 def test_stale_partial_scores_are_not_resumed(
@@ -106,16 +106,86 @@ def test_stale_partial_scores_are_not_resumed(
         weights = model_copy / "model.safetensors"
         weights.write_bytes(weights.read_bytes())
         reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, profile="short")
-    elif change == "query_text":
-        queries = {**queries, "q1": "a blue triangle moving up"}
     else:
-        first = tmp_path / "first.mp4"
-        shutil.copy(next(iter(manifest.values())), first)
-        manifest = {**manifest, next(iter(manifest)): str(first)}
+        queries = {**queries, "q1": "a blue triangle moving up"}
     caplog.set_level(logging.INFO)
     records = score_pairs(reranker, pairs, queries, manifest, output)
     assert f"({named}): starting afresh" in caplog.text
     assert "resuming" not in caplog.text
+    assert len(records) == 6 and all(r["logit_delta"] != 123.0 for r in records)
+
+
+def _marked(output) -> None:
+    """Give the partial records an impossible score: a kept one still has it afterwards."""
+    partial = output.with_name(output.name + ".partial")
+    formats.write_jsonl(
+        partial, [{**r, "logit_delta": 123.0} for _, r in formats.read_jsonl(partial)]
+    )
+
+
+def test_pairs_scored_before_a_broken_video_are_kept_once_it_is_fixed(
+    model_copy, task, tmp_path, caplog
+):
+    manifest, queries, pairs = task
+    broken = next(iter(manifest))
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not a video")
+    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, profile="short")
+    output = tmp_path / "scores.jsonl"
+    with pytest.raises(RuntimeError, match="1 videos could not be decoded.*the 4 scored pairs"):
+        score_pairs(reranker, pairs, queries, {**manifest, broken: str(clip)}, output)
+    _marked(output)
+    shutil.copy(manifest[broken], clip)  # fixed
+    caplog.set_level(logging.INFO)
+    records = score_pairs(reranker, pairs, queries, {**manifest, broken: str(clip)}, output)
+    assert "resuming: 4 records" in caplog.text and "starting afresh" not in caplog.text
+    assert "scored 2 pairs of 1 videos" in caplog.text
+    assert sorted(r["doc_id"] for r in records if r["logit_delta"] != 123.0) == [broken] * 2
+
+
+def test_a_rebuilt_video_drops_only_its_own_pairs(monkeypatch, model_copy, task, tmp_path, caplog):
+    manifest, queries, pairs = task
+    reranker = VLMReranker(str(model_copy), video=DEMO_VIDEO, profile="short")
+    output = tmp_path / "scores.jsonl"
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, reranker, "score_video", 2)
+        with pytest.raises(Interrupted):
+            score_pairs(reranker, pairs, queries, manifest, output)
+    _marked(output)
+    first, second = list(manifest)[:2]
+    rebuilt = tmp_path / "first.mp4"
+    shutil.copy(manifest[first], rebuilt)
+    caplog.set_level(logging.INFO)
+    records = score_pairs(reranker, pairs, queries, {**manifest, first: str(rebuilt)}, output)
+    assert (
+        f"1 doc_id values changed since their records were written (or have no stamp), "
+        f"e.g. ['{first}']: dropping their 2 records, the 2 others are kept" in caplog.text
+    )
+    assert sorted(r["doc_id"] for r in records if r["logit_delta"] == 123.0) == [second] * 2
+
+
+def test_another_checkpoint_of_equal_sizes_and_times_is_not_resumed(
+    monkeypatch, config, task, tmp_path, caplog
+):
+    """An archive of another checkpoint extracted at the same path keeps every file's size
+    and time; the content digest tells them apart."""
+    name = config["models"]["vlm"]
+    model = build_vlm(tmp_path / "model", config["tiny_models"][name], seed=0)
+    other = build_vlm(tmp_path / "other", config["tiny_models"][name], seed=1)
+    reranker = VLMReranker(str(model), video=DEMO_VIDEO, profile="short")
+    output = tmp_path / "scores.jsonl"
+    interrupted_scoring(monkeypatch, reranker, task, output)
+    _marked(output)
+    for path in sorted(p for p in other.rglob("*") if p.is_file()):
+        mine = model / path.relative_to(other)
+        stat = mine.stat()
+        assert path.stat().st_size == stat.st_size
+        mine.write_bytes(path.read_bytes())
+        os.utime(mine, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    caplog.set_level(logging.INFO)
+    reranker = VLMReranker(str(model), video=DEMO_VIDEO, profile="short")
+    records = score_pairs(reranker, task[2], task[1], task[0], output)
+    assert "(scorer.model.content differ): starting afresh" in caplog.text
     assert len(records) == 6 and all(r["logit_delta"] != 123.0 for r in records)
 
 

@@ -62,6 +62,10 @@ def test_archive_training_data_skips_the_teacher(workdir):
         ("rerank: {depth: ten}", "'ten' is not of type 'integer'"),
         ("rerank: {shards: 0}", "0 is less than the minimum of 1"),
         ("rerank: {systems: [base, rankvid]}", "rerank.systems: ['rankvid'] are neither built in"),
+        ("data: {retrievers: [strong, weak, strong]}", "data.retrievers names ['strong'] more"),
+        # a YAML syntax error: snakemake reads --configfile itself and names neither file nor
+        # line (docs/configuration.md says how to find it)
+        ("data: {retrievers: [strong\n", "Config file is not valid JSON or YAML"),
         ("video: {fps: -1}", "-1 is less than or equal to the minimum of 0"),
         ("models: {vlm: models/missing/qwen}", "models/missing/qwen: no such model folder"),
         ("models: {teacher: empty}", "empty: the folder holds no model"),
