@@ -16,6 +16,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/demo_data.smk"
+include: "rules/pretraining.smk"
 include: "rules/tiny_models.smk"
 include: "rules/extract.smk"
 include: "rules/captions.smk"
@@ -29,6 +30,7 @@ include: "rules/significance.smk"
 include: "rules/depth.smk"
 include: "rules/plots.smk"
 include: "rules/teacher_audit.smk"
+include: "rules/caption_audit.smk"
 include: "rules/bench.smk"
 include: "rules/provenance.smk"
 
@@ -46,6 +48,7 @@ localrules:
     plot_teacher,
     plot_training,
     teacher_audit,
+    caption_audit,
     provenance,
 
 
@@ -68,3 +71,4 @@ rule all:
         rules.teacher_audit.output.audit,
         rules.teacher_audit.output.calibration,
         rules.teacher_audit.output.plot,
+        caption_audit_outputs(),

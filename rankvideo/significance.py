@@ -4,7 +4,9 @@ Which pairs are compared. Every system is compared with the first stage
 (`first_stage`) of the same retriever. Every trained system, that is every system
 other than `first_stage`, `base` (the zero-shot base VLM) and `caption_reasoner`
 (the text teacher over captions), is also compared with `base` when `base` was
-evaluated: training must beat the model it started from.
+evaluated: training must beat the model it started from. The trained reranker
+(`rankvideo`) is compared with each of its ablations (`rankvideo_no_distill`: the same
+training without the teacher's term), which shows what the ablated part brings.
 
 The tests, per retriever and comparison, on the per-query metric (nDCG@10 by
 default) of the queries both runs were evaluated on:
@@ -63,6 +65,7 @@ from rankvideo.pairs import cut_counts
 log = logging.getLogger(__name__)
 
 BASE = "base"
+TRAINED = "rankvideo"  # compared with its ablations, rankvideo_<what>
 UNTRAINED = (FIRST_STAGE, BASE, "caption_reasoner")  # never compared with base
 TIE = 1e-9  # |difference| below this is a tie
 CONFIDENCE = 0.95
@@ -91,11 +94,14 @@ P_FORMAT = "{:.6g}"  # p-values: six significant digits, exponent notation when 
 
 
 def comparisons(systems) -> list[tuple[str, str]]:
-    """(system, baseline) pairs: all against first_stage, trained systems also against base."""
+    """(system, baseline) pairs: all against first_stage, trained systems also against base,
+    and the trained reranker against each of its ablations (`rankvideo_<what>`)."""
     systems = list(systems)
     pairs = [(s, FIRST_STAGE) for s in systems if s != FIRST_STAGE]
     if BASE in systems:
         pairs += [(s, BASE) for s in systems if s not in UNTRAINED]
+    if TRAINED in systems:
+        pairs += [(TRAINED, s) for s in systems if s.startswith(f"{TRAINED}_")]
     return pairs
 
 

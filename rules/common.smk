@@ -1,13 +1,18 @@
 # Python helpers of the workflow: constants from the config, input functions, constraints.
 import re
+from pathlib import Path
 
 RETRIEVERS = config["data"]["retrievers"]
 SYSTEMS = config["rerank"]["systems"]
-BUILT_IN_SYSTEMS = ("base", "caption_reasoner", "rankvideo")
+# ablations of the trained reranker: system -> the stage-2 losses it changes
+ABLATIONS = {"rankvideo_no_distill": {"distill": 0.0}}
+TRAINED_SYSTEMS = ("rankvideo", *ABLATIONS)
+BUILT_IN_SYSTEMS = ("base", "caption_reasoner", *TRAINED_SYSTEMS)
 # more systems, each a model scored with its own profile (config rerank.models)
 MORE_SYSTEMS = config["rerank"]["models"]
 SHARDS = list(range(config["rerank"]["shards"]))
 TINY_PREFIX = "tiny-"
+DEMO_ARCHIVE = "resources/demo/data.tar.gz"  # built by rule demo_data
 # Per-retriever files of the data step, written by `extract` and read downstream.
 FIRST_STAGE = "results/data/first_stage/{retriever}.json"
 CANDIDATES = "results/data/candidates/{retriever}.json"
@@ -20,6 +25,7 @@ def _one_of(names):
 wildcard_constraints:
     retriever=_one_of(RETRIEVERS),
     system=_one_of(SYSTEMS),
+    ablation=_one_of(ABLATIONS),
     shard=r"\d+",
     name=re.escape(TINY_PREFIX) + r"[A-Za-z0-9_.-]+",
 
@@ -34,6 +40,11 @@ def check_settings():
     from rankvideo.models import check_model_path
 
     LossWeights(**config["stage2"]["losses"])
+    for system in set(SYSTEMS) & set(ABLATIONS):
+        try:
+            LossWeights(**(config["stage2"]["losses"] | ABLATIONS[system]))
+        except ValueError as e:
+            raise ValueError(f"rerank.systems: {system} cannot train: {e}") from None
     # a retriever named twice would be extracted, reranked and averaged as two
     twice = sorted({r for r in RETRIEVERS if RETRIEVERS.count(r) > 1})
     if twice:
@@ -77,6 +88,8 @@ def system_model(system):
     """The model a reranking system scores with: a model name, or the stage-2 folder."""
     if system == "rankvideo":
         return str(rules.train_reranker.output.model)
+    if system in ABLATIONS:
+        return expand(rules.train_reranker_ablation.output.model, ablation=system)[0]
     if system in MORE_SYSTEMS:
         return MORE_SYSTEMS[system]["model"]
     return {
@@ -115,6 +128,22 @@ def stage_settings(stage):
         k: v for k, v in config[stage].items() if k not in ("processes", "captions")
     }
     return settings | {"video": video_settings(), "seed": config["seed"]}
+
+
+def reranker_settings(wildcards, input, output):
+    """Stage-2 settings of the trained reranker, or of one of its ablations."""
+    settings = stage_settings("stage2")
+    ablation = getattr(wildcards, "ablation", None)
+    if ablation:
+        settings["losses"] = settings["losses"] | ABLATIONS[ablation]
+    return settings | {
+        "model": input.model,
+        "train_data": input.ranking,
+        "template": config["prompt"]["template"],
+        "output_dir": output.model,
+        "log": output.log,
+        "work_dir": str(Path(output.model).parent / "work"),
+    }
 
 
 def engine(step):
@@ -156,7 +185,7 @@ def scorer(system):
     keys = ("batch_size", "device", "dtype", "shared_prefix")
     settings = {k: config["rerank"][k] for k in keys}
     reader = {k: config["video"][k] for k in ("backend", "cache")}
-    if system == "rankvideo":
+    if system in TRAINED_SYSTEMS:
         # scored as trained: profile, answer words and frames come from the model folder
         return dict(kind="vlm", model=model, video=reader, profile=None, **settings)
     if system in MORE_SYSTEMS:
@@ -181,8 +210,8 @@ def scorer(system):
 
 def rerank_inputs(wildcards):
     """The system's model (when built here) and, for caption_reasoner, the captions."""
-    if wildcards.system == "rankvideo":
-        return {"model": rules.train_reranker.output.model}
+    if wildcards.system in TRAINED_SYSTEMS:
+        return {"model": system_model(wildcards.system)}
     inputs = {"model": model_input(system_model(wildcards.system))}
     if wildcards.system == "caption_reasoner":
         inputs["captions"] = rules.captions_merge.output.merged
@@ -223,6 +252,31 @@ def tiny_spec(name):
     return config["tiny_models"][name]
 
 
+def tiny_pretraining(name):
+    """How tiny model `name` learns on the pretraining world: as the captions step captions,
+    or as the teacher judges (rankvideo.demo.pretraining); None: it stays random."""
+    spec = tiny_spec(name)
+    if not spec.get("pretrain"):
+        return None
+    if spec["architecture"] == "qwen3_vl":
+        task = {
+            "prompt": config["captions"]["prompt"],
+            "video": caption_video_settings(),
+        }
+    else:
+        judge = teacher_settings()
+        task = {k: judge[k] for k in ("instruction", "answer_words")}
+    settings = {"seed": config["seed"], **spec["pretrain"]}
+    return {"architecture": spec["architecture"], "settings": settings, **task}
+
+
+def tiny_inputs(wildcards):
+    """The pretraining world, for a tiny model that is pretrained."""
+    if tiny_pretraining(wildcards.name) is None:
+        return {}
+    return {"world": rules.pretraining_world.output.world}
+
+
 def extract_inputs(wildcards):
     """The archive and every external file that the config names."""
     data = config["data"]
@@ -261,6 +315,9 @@ def provenance_models():
         if system == "rankvideo":
             models["stage 1"] = str(rules.train_perception.output.model)
             models["stage 2 (rankvideo)"] = str(rules.train_reranker.output.model)
+        elif system in ABLATIONS:
+            models["stage 1"] = str(rules.train_perception.output.model)
+            models[f"stage 2 ({system})"] = system_model(system)
         elif system in MORE_SYSTEMS:
             models[f"system {system}"] = model_path(MORE_SYSTEMS[system]["model"])
     return models
@@ -287,3 +344,12 @@ def system_scorer(system):
     return scorer(system) | {
         "scores": MORE_SYSTEMS.get(system, {}).get("scores", "exact")
     }
+
+
+def caption_audit_outputs():
+    """The caption audit, where the data has reference captions: the demo's archive."""
+    return (
+        []
+        if config["data"]["archive"] != DEMO_ARCHIVE
+        else ["results/captions/audit.tsv"]
+    )

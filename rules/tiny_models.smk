@@ -1,4 +1,6 @@
 rule tiny_models:
+    input:
+        unpack(tiny_inputs),
     output:
         model=directory("resources/models/{name}"),
     log:
@@ -10,9 +12,10 @@ rule tiny_models:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=10,
+        runtime=20,
     params:
         spec=lambda wildcards: tiny_spec(wildcards.name),
         seed=config["seed"],
+        pretraining=lambda wildcards: tiny_pretraining(wildcards.name),
     script:
         "../scripts/tiny_models.py"

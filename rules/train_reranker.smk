@@ -17,15 +17,19 @@ rule train_reranker:
         runtime=1440,
         gpu=model_gpus(config["models"]["vlm"], config["stage2"]["processes"]),
     params:
-        settings=lambda wildcards, input, output: stage_settings("stage2")
-        | {
-            "model": input.model,
-            "train_data": input.ranking,
-            "template": config["prompt"]["template"],
-            "output_dir": output.model,
-            "log": output.log,
-            "work_dir": "results/stage2/work",
-        },
+        settings=reranker_settings,
         processes=config["stage2"]["processes"],
     script:
         "../scripts/train_reranker.py"
+
+
+# The same training with the losses an ablation changes (ABLATIONS in common.smk), so
+# the table shows what each term brings (rankvideo_no_distill: without the teacher).
+use rule train_reranker as train_reranker_ablation with:
+    output:
+        model=directory("results/ablations/{ablation}/model"),
+        log="results/ablations/{ablation}/train_log.tsv",
+    log:
+        "logs/ablations/{ablation}/train_reranker.log",
+    benchmark:
+        "benchmarks/ablations/{ablation}/train_reranker.tsv"

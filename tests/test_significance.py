@@ -111,6 +111,17 @@ def test_comparisons_every_system_against_the_first_stage_trained_ones_against_b
     assert sig.comparisons(["first_stage", "rankvideo"]) == [("rankvideo", "first_stage")]
 
 
+def test_the_trained_reranker_is_compared_with_its_ablations():
+    systems = ["first_stage", "rankvideo", "rankvideo_no_distill"]
+    assert sig.comparisons(systems) == [
+        ("rankvideo", "first_stage"),
+        ("rankvideo_no_distill", "first_stage"),
+        ("rankvideo", "rankvideo_no_distill"),
+    ]
+    # an ablation without the full training has nothing to be compared with
+    assert ("rankvideo", "rankvideo_no_distill") not in sig.comparisons(systems[::2])
+
+
 def test_holm_runs_over_the_retrievers_of_each_comparison():
     rng = np.random.default_rng(0)
     values = {}
@@ -289,7 +300,10 @@ def test_the_rule_writes_the_tests_and_the_table(workdir):
     summary = with_mean_rows(summary)
     summary["rel_change_ndcg@10"] = relative_change(summary)
     summary.to_csv(eval_dir / "ndcg.tsv", sep="\t", index=False, float_format="%.4f")
-    (workdir / "small.yaml").write_text("evaluate: {significance: {resamples: 1000, seed: 3}}\n")
+    (workdir / "small.yaml").write_text(
+        "evaluate: {significance: {resamples: 1000, seed: 3}}\n"
+        "rerank: {systems: [base, caption_reasoner, rankvideo]}\n"
+    )
     for retriever in ("strong", "weak"):  # the merged scores the table's notes read
         for system in ("base", "caption_reasoner", "rankvideo"):
             cut = retriever == "strong" and system == "rankvideo"

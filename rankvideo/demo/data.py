@@ -63,6 +63,8 @@ class DemoSettings:
     training_depth: int = 20  # first-stage candidates per train query in training_data.json
     retrievers: dict = field(default_factory=lambda: {"strong": 0.9, "weak": 1.2})
     first_stage_sees: tuple = ("colour", "shape")  # attributes the first-stage retrievers score
+    shape_size: tuple = (0.26, 0.3)  # radius of the shape, as a share of the frame side
+    pretraining_clips: int = 6  # clips per combination in the tiny models' pretraining world
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ class Clip:
 
     def description(self) -> str:
         return f"a {self.colour} {self.shape} moving {self.motion}"
+
+    def caption(self) -> str:
+        """The true caption: what a perfect captioner would write."""
+        return self.description().capitalize() + "."
 
 
 def grade(query: tuple, clip: Clip) -> int:
@@ -96,7 +102,7 @@ def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float) -> np.nda
     if shape == "circle":
         return (x - cx) ** 2 + (y - cy) ** 2 <= r**2
     if shape == "square":
-        half = r * 0.85
+        half = r  # as wide as the circle: 16-pixel patches tell them apart by the corners
         return (np.abs(x - cx) <= half) & (np.abs(y - cy) <= half)
     # triangle pointing up: its half-width grows from 0 at the apex to r at the base
     top, bottom = cy - r, cy + r
@@ -107,7 +113,7 @@ def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float) -> np.nda
 def render(clip: Clip, settings: DemoSettings, rng: np.random.Generator) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 of the clip's shape crossing the frame."""
     size, steps = settings.size, settings.frames
-    r = rng.uniform(0.14, 0.2) * size
+    r = rng.uniform(*settings.shape_size) * size
     dx, dy = MOTIONS[clip.motion]
     travel = size - 2 * r - 4
     # start on the side the shape moves away from; the other coordinate is random
@@ -207,7 +213,7 @@ def _teacher_record(qid, combo, clip, rel, first_rng):
         "videos": [f"videos/{clip.doc_id}.mp4"],
         "true_label": int(rel > 0),
         "teacher_p_yes": round(1.0 / (1.0 + math.exp(-logit)), 6),
-        "evidence": {"caption": clip.description().capitalize() + ".", "asr": ""},
+        "evidence": {"caption": clip.caption(), "asr": ""},
         "teacher_reasoning": f"The caption shows {clip.description()}: {checks}. Answer: {answer}",
     }
 
@@ -250,7 +256,7 @@ def build_archive(settings: DemoSettings, archive_path) -> dict:
     files["data/training_data.json"] = text(_json_line(r) for r in records)
     # the generator's true descriptions: what a perfect captioner would write
     files["data/captions.jsonl"] = text(
-        _json_line({"doc_id": c.doc_id, "text": c.description().capitalize() + "."}) for c in clips
+        _json_line({"doc_id": c.doc_id, "text": c.caption()}) for c in clips
     )
     for clip in clips:
         frames = render(

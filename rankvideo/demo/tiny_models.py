@@ -91,11 +91,18 @@ def _decoder(spec: dict) -> dict:
         num_key_value_heads=spec.get("kv_heads", max(1, spec["num_heads"] // 2)),
         head_dim=_head_dim(spec),
         tie_word_embeddings=spec.get("tie_embeddings", True),
+        initializer_range=spec.get("init_scale", 0.02),
     )
 
 
 def _save(model, saver, output_dir, what: str) -> Path:
     output_dir = Path(output_dir)
+    # as the released Qwen3 and Qwen3-VL checkpoints' generation_config.json: generation
+    # stops at the end of turn (without it, a caption ran on past its last token)
+    end_of_turn, end_of_text = FIRST_SPECIAL_ID + 2, FIRST_SPECIAL_ID
+    model.generation_config.eos_token_id = [end_of_turn, end_of_text]
+    model.generation_config.pad_token_id = end_of_text
+    model.generation_config.bos_token_id = end_of_text
     model.save_pretrained(output_dir)
     saver.save_pretrained(output_dir)
     n = sum(p.numel() for p in model.parameters())
@@ -138,6 +145,7 @@ def build_vlm(output_dir, spec: dict, seed: int = 0, device: str = "cpu", dtype=
             spatial_merge_size=2,
             out_hidden_size=spec["hidden_size"],
             deepstack_visual_indexes=list(spec["deepstack_indexes"]),
+            initializer_range=spec.get("init_scale", 0.02),
         ),
         tie_word_embeddings=spec.get("tie_embeddings", True),
     )
