@@ -89,7 +89,12 @@ def plan_config(out: Path, shards: int, depth: int, processes: int) -> dict:
         "stage1": {"captions": "evidence", "method": "lora", "processes": processes},
         "stage2": {"method": "lora", "processes": processes},
         "prompt": {"template": "chat"},
-        "rerank": {"depth": depth, "shards": shards},
+        # the paper's systems; rankvideo_no_distill would add a second 8B training
+        "rerank": {
+            "depth": depth,
+            "shards": shards,
+            "systems": ["base", "caption_reasoner", "rankvideo"],
+        },
     }
 
 

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from rankvideo import formats
 from rankvideo.depth import (
@@ -260,4 +261,6 @@ def test_dry_run_plans_depth_and_per_query_plot(workdir):
         if len(line.split()) == 2 and line.split()[1].isdigit()
     )
     assert jobs["depth"] == "1" and jobs["plots"] == "1" and jobs["evaluate"] == "1"
-    assert jobs["rerank_shard"] == "6"  # the shards whose benchmark files are read
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    shards = len(config["rerank"]["systems"]) * config["rerank"]["shards"]
+    assert jobs["rerank_shard"] == str(shards)  # the shards whose benchmark files are read

@@ -2,6 +2,7 @@
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,8 +21,7 @@ from rankvideo.demo.pretraining import (
 )
 from rankvideo.demo.tiny_models import build
 
-from .conftest import ROOT
-
+ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 

@@ -303,7 +303,10 @@ def test_checkpoints_of_other_settings_are_not_resumed(tmp_path, caplog):
     # rebuilt inputs at the same paths: new training data, a new starting model
     for rebuild, what in (
         (lambda: data.write_text('{"doc_id": "v2"}\n'), "inputs.train_data"),
-        (lambda: (model / "config.json").write_text('{"rebuilt": 1}'), "inputs.model.files"),
+        (
+            lambda: (model / "config.json").write_text('{"rebuilt": 1}'),
+            "inputs.model.content, inputs.model.files",
+        ),
     ):
         checkpoint.mkdir()
         rebuild()
