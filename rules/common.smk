@@ -130,13 +130,22 @@ def stage_settings(stage):
     return settings | {"video": video_settings(), "seed": config["seed"]}
 
 
-def reranker_settings(wildcards, input, output):
-    """Stage-2 settings of the trained reranker, or of one of its ablations."""
+def reranker_stage(wildcards):
+    """Stage-2 settings of the trained reranker or of one of its ablations, without paths.
+
+    Also a param of its own: Snakemake compares params between runs, except those derived
+    from input or output, so a changed loss weight retrains only through this one.
+    """
     settings = stage_settings("stage2")
     ablation = getattr(wildcards, "ablation", None)
     if ablation:
         settings["losses"] = settings["losses"] | ABLATIONS[ablation]
-    return settings | {
+    return settings
+
+
+def reranker_settings(wildcards, input, output):
+    """reranker_stage with the paths of the job."""
+    return reranker_stage(wildcards) | {
         "model": input.model,
         "train_data": input.ranking,
         "template": config["prompt"]["template"],

@@ -25,6 +25,8 @@ rule train_perception:
             "log": output.log,
             "work_dir": "results/stage1/work",
         },
+        # compared between runs (params derived from input or output are not)
+        stage=stage_settings("stage1"),
         processes=config["stage1"]["processes"],
     script:
         "../scripts/train_perception.py"

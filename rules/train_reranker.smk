@@ -18,6 +18,8 @@ rule train_reranker:
         gpu=model_gpus(config["models"]["vlm"], config["stage2"]["processes"]),
     params:
         settings=reranker_settings,
+        stage=reranker_stage,
+        template=config["prompt"]["template"],
         processes=config["stage2"]["processes"],
     script:
         "../scripts/train_reranker.py"
