@@ -24,6 +24,16 @@ WORKFLOW_FILES = [
     "slurm",
 ]
 
+# The tiny models' pretraining at its shortest, for runs that test the workflow's mechanics
+# rather than the models (tests/test_workflow.py::test_demo_end_to_end checks those).
+SHORT_PRETRAINING = {
+    "demo": {"pretraining_clips": 1},
+    "tiny_models": {
+        name: {"pretrain": {"steps": 10, "batch_size": 4}}
+        for name in ("tiny-qwen3-vl", "tiny-qwen3")
+    },
+}
+
 
 def copy_workflow(folder: Path) -> Path:
     """A fresh copy of the workflow and its SLURM profile, as a new clone would have it."""

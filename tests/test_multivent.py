@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import SHORT_PRETRAINING
 
 from rankvideo import formats
 from rankvideo.extract import extract
@@ -211,6 +212,7 @@ def test_multivent_layout_through_the_workflow(workdir, multivent):
             },
         },
         "captions": {"max_new_tokens": 8, "shards": 1},
+        **SHORT_PRETRAINING,
     }
     (workdir / "multivent.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     command = [sys.executable, "-m", "snakemake", "--cores", "2", "results/eval/ndcg.tsv"]

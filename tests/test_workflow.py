@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import SHORT_PRETRAINING
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -251,6 +252,7 @@ def test_user_folder_of_real_videos(workdir, real_videos):
         "video": {"max_frames": 8, "min_pixels": 4096, "max_pixels": 16384},
         "rerank": {"depth": 4, "shards": 1, "systems": ["base", "caption_reasoner"]},
         "captions": {"max_new_tokens": 8},
+        **SHORT_PRETRAINING,
     }
     (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
 
