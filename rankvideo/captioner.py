@@ -21,6 +21,15 @@ DEFAULT_PROMPT = (
 )
 
 
+def caption_prompt(processor, instruction: str) -> str:
+    """The chat text of a captioning turn: the video, the instruction, the assistant's turn
+    (shared by the captioner, stage 1 and the demo captioner's pretraining)."""
+    messages = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": instruction}]}
+    ]
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
 class Captioner:
     def __init__(
         self,
@@ -35,12 +44,7 @@ class Captioner:
         self.model_path = model_path
         self.model, self.processor, self.device = self._load(model_path, device, dtype)
         self.video = for_processor(video, self.processor)
-        messages = [
-            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}
-        ]
-        self.prompt = self.processor.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False
-        )
+        self.prompt = caption_prompt(self.processor, prompt)
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
 

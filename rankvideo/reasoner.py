@@ -35,6 +35,18 @@ TEMPLATE = (
 )
 
 
+def render_prompt(instruction: str, answer_words, query: str, caption: str, asr: str = "") -> str:
+    """TEMPLATE filled in: the teacher's prompt, up to and including `<think>`."""
+    return TEMPLATE.format(
+        instruction=instruction,
+        yes=answer_words[0],
+        no=answer_words[1],
+        query=" ".join(query.split()),
+        caption=caption or "(none)",
+        asr_line=f"Video speech: {asr}\n" if asr else "",
+    )
+
+
 @dataclass
 class Evidence:
     caption: str
@@ -105,14 +117,8 @@ class ReasoningTeacher:
 
     def prompt(self, query: str, evidence: Evidence) -> str:
         asr = self._truncate(evidence.asr, self.max_asr_tokens) if evidence.asr else ""
-        return TEMPLATE.format(
-            instruction=self.instruction,
-            yes=self.answer_words[0],
-            no=self.answer_words[1],
-            query=" ".join(query.split()),
-            caption=self._truncate(evidence.caption, self.max_caption_tokens) or "(none)",
-            asr_line=f"Video speech: {asr}\n" if asr else "",
-        )
+        caption = self._truncate(evidence.caption, self.max_caption_tokens)
+        return render_prompt(self.instruction, self.answer_words, query, caption, asr)
 
     def _encode(self, texts: Sequence[str]) -> dict:
         return self.tokenizer(

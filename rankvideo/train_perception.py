@@ -16,6 +16,7 @@ from transformers import Trainer
 from transformers.loss.loss_utils import ForCausalLMLoss
 
 from rankvideo import formats
+from rankvideo.captioner import caption_prompt
 from rankvideo.models import video_inputs
 from rankvideo.training import (
     model_for_stage,
@@ -67,12 +68,7 @@ class CaptionCollator:
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.load = FrameMemo(video)
-        messages = [
-            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}
-        ]
-        self.prompt = processor.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False
-        )
+        self.prompt = caption_prompt(processor, prompt)
 
     def target(self, caption: str) -> str:
         return f"<think>\n{' '.join(caption.split())}\n</think>{self.tokenizer.eos_token}"

@@ -152,13 +152,13 @@ def _save(model, output_dir, settings: PretrainSettings, what: str, losses: list
 
 def pretrain_captioner(model_dir, world_dir, prompt: str, video: dict, settings: PretrainSettings):
     """Teach the tiny Qwen3-VL in `model_dir` to caption the world's clips, in place."""
+    from rankvideo.captioner import caption_prompt
     from rankvideo.models import load_vlm, video_inputs
     from rankvideo.video import for_processor, load_video
 
     model, processor, _ = load_vlm(str(model_dir), "cpu", "float32")
     video = for_processor({**video, "cache": None}, processor)
-    chat = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
-    prompt = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+    prompt = caption_prompt(processor, prompt)
     tokenizer = processor.tokenizer
     records = read_world(world_dir)
     videos = [load_video(Path(world_dir) / r["video"], video) for r in records]
@@ -215,21 +215,15 @@ def pretrain_teacher(
 ):
     """Teach the tiny Qwen3 in `model_dir` rank1's think-then-answer format, in place."""
     from rankvideo.models import load_text_lm
-    from rankvideo.reasoner import TEMPLATE, THINK_CLOSE
+    from rankvideo.reasoner import THINK_CLOSE, render_prompt
 
     model, tokenizer, _ = load_text_lm(str(model_dir), "cpu", "float32")
     by_matches = teacher_pairs(read_world(world_dir))
     yes, no = (_one_token(tokenizer, word) for word in answer_words)
 
     def texts(query, shown, caption):
-        prompt = TEMPLATE.format(
-            instruction=instruction,
-            yes=answer_words[0],
-            no=answer_words[1],
-            query="a {} {} moving {}".format(*query),
-            caption=caption,
-            asr_line="",
-        )
+        asked = "a {} {} moving {}".format(*query)
+        prompt = render_prompt(instruction, answer_words, asked, caption)
         return prompt, f"{reasoning(query, shown)}\n{THINK_CLOSE}\n"
 
     every = [texts(*pair) for pairs in by_matches.values() for pair in pairs]
