@@ -41,6 +41,7 @@ localrules:
     captions_merge,
     teacher_merge,
     rerank_merge,
+    rerank_file,
     evaluate,
     significance,
     depth,

@@ -204,7 +204,11 @@ def depth_report(
 
 
 def by_system(paths: list, systems: list[str]) -> dict[str, list]:
-    """Split a system-major list of benchmark files (as `expand` writes it) by system."""
+    """Split a system-major list of benchmark files (as `expand` writes it) by system.
+
+    No systems (every system a file of scores, which no job scores): no files."""
+    if not systems and not paths:
+        return {}
     if not systems or len(paths) % len(systems):
         raise ValueError(f"{len(paths)} benchmark files do not split evenly over {systems}")
     n = len(paths) // len(systems)

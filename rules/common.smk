@@ -8,8 +8,12 @@ SYSTEMS = config["rerank"]["systems"]
 ABLATIONS = {"rankvideo_no_distill": {"distill": 0.0}}
 TRAINED_SYSTEMS = ("rankvideo", *ABLATIONS)
 BUILT_IN_SYSTEMS = ("base", "caption_reasoner", *TRAINED_SYSTEMS)
-# more systems, each a model scored with its own profile (config rerank.models)
+# more systems, each a model scored with its own profile or a file of scores
+# (config rerank.models)
 MORE_SYSTEMS = config["rerank"]["models"]
+FILE_SYSTEMS = {name: s["file"] for name, s in MORE_SYSTEMS.items() if "file" in s}
+# the systems a model scores (rerank_shard jobs), in the order of rerank.systems
+MODEL_SYSTEMS = [s for s in SYSTEMS if s not in FILE_SYSTEMS]
 SHARDS = list(range(config["rerank"]["shards"]))
 TINY_PREFIX = "tiny-"
 DEMO_ARCHIVE = "resources/demo/data.tar.gz"  # built by rule demo_data
@@ -19,7 +23,8 @@ CANDIDATES = "results/data/candidates/{retriever}.json"
 
 
 def _one_of(names):
-    return "|".join(re.escape(n) for n in names)
+    """A wildcard regex of exactly these names; one that matches nothing when none."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
 wildcard_constraints:
@@ -60,10 +65,38 @@ def check_settings():
             f"rerank.systems: {unknown} are neither built in ({', '.join(BUILT_IN_SYSTEMS)}) "
             "nor defined under rerank.models"
         )
-    models = [*config["models"].values(), *(m["model"] for m in MORE_SYSTEMS.values())]
+    for name, spec in MORE_SYSTEMS.items():
+        check_more_system(name, spec)
+    models = [
+        *config["models"].values(),
+        *(m["model"] for m in MORE_SYSTEMS.values() if "model" in m),
+    ]
     for model in models:
         if not is_tiny(model):  # tiny-* models are built by the workflow
             check_model_path(model)
+
+
+def check_more_system(name, spec):
+    """A system of rerank.models is a model or a file of scores, not both."""
+    where = f"rerank.models.{name}"
+    if ("model" in spec) == ("file" in spec):
+        raise ValueError(f"{where}: name either a model or a file of scores")
+    if "file" not in spec:
+        return
+    scoring = [
+        k
+        for k, default in (("profile", None), ("scores", "exact"), ("video", {}))
+        if spec.get(k, default) != default
+    ]
+    if scoring:
+        raise ValueError(
+            f"{where}: {', '.join(scoring)} set for a file of scores, which no model reads"
+        )
+    fields = set(re.findall(r"{([^}]*)}", spec["file"]))
+    if fields - {"retriever"}:
+        raise ValueError(
+            f"{where}.file: {spec['file']!r} may hold only the field {{retriever}}"
+        )
 
 
 check_settings()
@@ -327,7 +360,7 @@ def provenance_models():
         elif system in ABLATIONS:
             models["stage 1"] = str(rules.train_perception.output.model)
             models[f"stage 2 ({system})"] = system_model(system)
-        elif system in MORE_SYSTEMS:
+        elif system in MORE_SYSTEMS and system not in FILE_SYSTEMS:
             models[f"system {system}"] = model_path(MORE_SYSTEMS[system]["model"])
     return models
 
@@ -345,7 +378,38 @@ def provenance_inputs(wildcards):
         data[f"data_results_{key}"] = outputs[key]
     for retriever, run in zip(RETRIEVERS, outputs.first_stage):
         data[f"data_results_first_stage_{retriever}"] = run
-    return {"models": built} | data
+    return {"models": built} | data | score_file_inputs()
+
+
+def score_file(wildcards):
+    """The score file of a file system: the retriever's own, or one for every retriever."""
+    return FILE_SYSTEMS[wildcards.system].format(retriever=wildcards.retriever)
+
+
+def other_candidate_maps(wildcards):
+    """The other retrievers' candidate maps, when one score file serves every retriever:
+    its pairs of those maps are counted apart from pairs of no map."""
+    if "{retriever}" in FILE_SYSTEMS[wildcards.system]:
+        return []
+    return [
+        CANDIDATES.format(retriever=r) for r in RETRIEVERS if r != wildcards.retriever
+    ]
+
+
+def score_file_inputs():
+    """Every score file of the run, for the provenance digests (`data_scores_<name>`)."""
+    files = {}
+    for system in SYSTEMS:
+        if system in FILE_SYSTEMS:
+            for r in RETRIEVERS:
+                path = FILE_SYSTEMS[system].format(retriever=r)
+                key = (
+                    f"data_scores_{system}"
+                    if path == FILE_SYSTEMS[system]
+                    else f"data_scores_{system}_{r}"
+                )
+                files[key] = path
+    return files
 
 
 def system_scorer(system):

@@ -6,7 +6,9 @@ rule depth:
         eval_queries=rules.extract.output.eval,
         first_stage=rules.extract.output.first_stage,
         reranked=rules.evaluate.input.reranked,
-        benchmarks=expand(rules.rerank_shard.benchmark, system=SYSTEMS, shard=SHARDS),
+        benchmarks=expand(
+            rules.rerank_shard.benchmark, system=MODEL_SYSTEMS, shard=SHARDS
+        ),
     output:
         table=report(
             "results/eval/depth.tsv",
@@ -29,6 +31,7 @@ rule depth:
     params:
         retrievers=RETRIEVERS,
         systems=SYSTEMS,
+        scored_systems=MODEL_SYSTEMS,
         depth=config["rerank"]["depth"],
         score_field=config["evaluate"]["score_field"],
     script:

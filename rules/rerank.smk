@@ -10,6 +10,8 @@ rule rerank_shard:
         "logs/rerank/shards/{system}/{shard}.log",
     benchmark:
         "benchmarks/rerank/shards/{system}/{shard}.tsv"
+    wildcard_constraints:
+        system=_one_of(MODEL_SYSTEMS),
     conda:
         "../environment.yml"
     threads: 1
@@ -37,6 +39,8 @@ rule rerank_merge:
         run="results/rerank/{retriever}/{system}.run",
     log:
         "logs/rerank/{retriever}/{system}.log",
+    wildcard_constraints:
+        system=_one_of(MODEL_SYSTEMS),
     conda:
         "../environment.yml"
     threads: 1
@@ -47,3 +51,30 @@ rule rerank_merge:
         depth=config["rerank"]["depth"],
     script:
         "../scripts/rerank_merge.py"
+
+
+# A system of scores from elsewhere (rerank.models.<name>.file): read strictly against the
+# candidate map, in place of the scoring jobs and their merge.
+rule rerank_file:
+    input:
+        scores=score_file,
+        candidates=CANDIDATES,
+        first_stage=FIRST_STAGE,
+        others=other_candidate_maps,
+    output:
+        scores="results/rerank/{retriever}/{system}.jsonl",
+        run="results/rerank/{retriever}/{system}.run",
+    log:
+        "logs/rerank/{retriever}/{system}.log",
+    wildcard_constraints:
+        system=_one_of(FILE_SYSTEMS),
+    conda:
+        "../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        depth=config["rerank"]["depth"],
+    script:
+        "../scripts/rerank_file.py"

@@ -16,7 +16,7 @@ with log_to(snakemake.log[0]):
         params.depth,
         snakemake.output.table,
         snakemake.output.plot,
-        benchmarks=by_system(list(snakemake.input.benchmarks), params.systems),
+        benchmarks=by_system(list(snakemake.input.benchmarks), params.scored_systems),
         score_field=params.score_field,
         eval_queries=snakemake.input.eval_queries,
     )

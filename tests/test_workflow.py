@@ -65,6 +65,22 @@ def test_archive_training_data_skips_the_teacher(workdir):
         ("rerank: {shards: 0}", "0 is less than the minimum of 1"),
         ("rerank: {systems: [base, rankvid]}", "rerank.systems: ['rankvid'] are neither built in"),
         ("data: {retrievers: [strong, weak, strong]}", "data.retrievers names ['strong'] more"),
+        (
+            'rerank: {systems: [pub], models: {pub: {file: "s.run", model: tiny-qwen3-vl}}}',
+            "is valid under each of {'required': ['file']}, {'required': ['model']}",
+        ),
+        (
+            'rerank: {systems: [pub], models: {pub: {file: "s.run", profile: chat}}}',
+            "rerank.models.pub: profile set for a file of scores, which no model reads",
+        ),
+        (
+            'rerank: {systems: [pub], models: {pub: {file: "s/{system}.run"}}}',
+            "may hold only the field {retriever}",
+        ),
+        (
+            'rerank: {systems: [pub], models: {pub: {file: "missing/{retriever}.run"}}}',
+            "missing/strong.run",
+        ),
         # a YAML syntax error: snakemake reads --configfile itself and names neither file nor
         # line (docs/configuration.md says how to find it)
         ("data: {retrievers: [strong\n", "Config file is not valid JSON or YAML"),
