@@ -13,8 +13,10 @@ everything downstream of it (the corrupted file is newer than their outputs).
   and the teacher's AUC to chance, and `caption_reasoner`.
 - `inverted_teacher`: the teacher's p_yes turned into 1 - p_yes
   (`results/teacher/labels.jsonl`). The bug: a sign error in the teacher's score or a
-  swapped answer word. Must fall: `rankvideo` below `rankvideo_no_distill`, which
-  does not read the teacher.
+  swapped answer word. Must fall: the teacher's AUC, and `rankvideo_distill_only` (the
+  same training with the teacher's term alone). `rankvideo` against
+  `rankvideo_no_distill` is printed without a test: in the demo the listwise term
+  teaches the reranker everything it can perceive (docs/demo.md).
 - `shuffled_training_videos`: each training record given another record's video
   (`results/train/ranking.jsonl`). The bug: records joined to the wrong videos.
   Must fall: `rankvideo` and `rankvideo_no_distill`, both trained on the records.
@@ -35,10 +37,12 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from workflow_copy import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "environment.yml", "pyproject.toml"]
-WORKFLOW_FILES += ["rankvideo", "report", "rules", "scripts", "schemas", "slurm"]
+# the demo's systems and the ablation that the inverted teacher must move
+SYSTEMS = ["base", "caption_reasoner", "rankvideo", "rankvideo_no_distill"]
+SYSTEMS_FILE = "mutations.yaml"
 TARGETS = ["results/eval/ndcg.tsv", "results/captions/audit.tsv", "results/teacher/audit.tsv"]
 
 
@@ -129,11 +133,16 @@ def expectations(intact: dict) -> dict[str, list]:
         ],
         "inverted_teacher": [
             ("teacher roc_auc", lambda v: v < 0.2, "< 0.2"),
-            (
-                "ndcg@10 rankvideo (mean)",
-                lambda v: v < intact["ndcg@10 rankvideo_no_distill (mean)"],
-                "below rankvideo_no_distill (intact)",
-            ),
+            *[
+                (
+                    f"ndcg@10 rankvideo_distill_only ({r})",
+                    lambda v, r=r: v < intact[f"ndcg@10 rankvideo_distill_only ({r})"] - 0.05,
+                    "falls by > 0.05",
+                )
+                for r in retrievers
+            ],
+            ("ndcg@10 rankvideo (mean)", None, "reported"),
+            ("ndcg@10 rankvideo_no_distill (mean)", None, "reported"),
         ],
         "shuffled_training_videos": [
             (
@@ -148,6 +157,7 @@ def expectations(intact: dict) -> dict[str, list]:
 
 def snakemake(run: Path, cores: int, config: list[str]) -> None:
     command = [sys.executable, "-m", "snakemake", "--cores", str(cores), *TARGETS]
+    command += ["--configfile", "config.yaml", SYSTEMS_FILE]
     if config:
         command += ["--config", *config]
     result = subprocess.run(command, cwd=run, capture_output=True, text=True)
@@ -166,11 +176,9 @@ def main(argv=None) -> int:
     folder = Path(args.keep or tempfile.mkdtemp(prefix="rankvideo-mutations-"))
     intact = folder / "intact"
     intact.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
-        source = ROOT / name
-        copy = shutil.copytree if source.is_dir() else shutil.copy
-        if not (intact / name).exists():
-            copy(source, intact / name)
+    copy_workflow(intact)
+    systems = {"rerank": {"systems": [*SYSTEMS, "rankvideo_distill_only"]}}
+    (intact / SYSTEMS_FILE).write_text(json.dumps(systems) + "\n")
     (ROOT / "resources").mkdir(exist_ok=True)
     if not (intact / "resources").exists():
         (intact / "resources").symlink_to(ROOT / "resources")
@@ -187,8 +195,8 @@ def main(argv=None) -> int:
         snakemake(run, args.cores, args.config)
         after = numbers(run)
         for number, test, stated in expectations(before)[mutation]:
-            moved = bool(test(after[number]))
-            failed += not moved
+            moved = "-" if test is None else bool(test(after[number]))
+            failed += moved is False
             rows.append([mutation, number, before[number], after[number], stated, moved])
     table = pd.DataFrame(
         rows, columns=["mutation", "number", "intact", "mutated", "must be", "moved"]

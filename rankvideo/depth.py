@@ -36,6 +36,7 @@ from rankvideo.evaluate import (
     FIRST_STAGE,
     cascade,
     evaluate_run,
+    first_stage_orders,
     judged_queries,
     read_scores,
 )
@@ -126,7 +127,7 @@ def depth_table(
     rows = []
     for retriever, run_path in first_stage.items():
         first = formats.read_run(run_path)
-        evaluated = [q for q in judged if q in first]
+        orders = first_stage_orders(first, judged)
         systems = [FIRST_STAGE] + [s for r, s in scores if r == retriever]
         for system in systems:
             for depth in depths:
@@ -134,20 +135,22 @@ def depth_table(
                     run, pairs, rate = None, 0, None
                 else:
                     run = scores[(retriever, system)]
-                    pairs = sum(min(depth, len(first[q])) for q in evaluated)
+                    pairs = sum(min(depth, len(order)) for order in orders.values())
                     rate = rates.get(system, math.nan)
-                rankings = {
-                    q: cascade(
-                        first[q],
-                        None if run is None else run.get(q, {}),
-                        depth,
-                        f"{retriever}/{system}/{q}",
+                if system != FIRST_STAGE or depth == depths[0]:  # the first stage has no depth
+                    rankings = {
+                        q: cascade(
+                            first[q],
+                            None if run is None else run.get(q, {}),
+                            depth,
+                            f"{retriever}/{system}/{q}",
+                            order,
+                        )
+                        for q, order in orders.items()
+                    }
+                    metrics = evaluate_run(judged, rankings, cutoffs).drop(
+                        columns=["query_id", "in_run"]
                     )
-                    for q in evaluated
-                }
-                metrics = evaluate_run(judged, rankings, cutoffs).drop(
-                    columns=["query_id", "in_run"]
-                )
                 rows.append(
                     {
                         "retriever": retriever,

@@ -68,10 +68,17 @@ def read_scores(path, field: str) -> dict[str, dict[str, float]]:
 
 
 def cascade(
-    first_stage: dict[str, float], scores: dict[str, float] | None, depth: int, where: str
+    first_stage: dict[str, float],
+    scores: dict[str, float] | None,
+    depth: int,
+    where: str,
+    order: list[str] | None = None,
 ) -> list[str]:
-    """Final ranking of one query: the reranked top `depth`, then the first-stage rest."""
-    order = formats.ranked(first_stage)
+    """Final ranking of one query: the reranked top `depth`, then the first-stage rest.
+
+    `order` is the first stage's own order, when the caller ranked it already (one query's
+    first stage serves every system and depth)."""
+    order = formats.ranked(first_stage) if order is None else order
     if scores is None:
         return order
     top = order[:depth]
@@ -80,16 +87,25 @@ def cascade(
         raise ValueError(
             f"{where}: no score for {len(missing)} top-{depth} candidates, e.g. {missing[:5]}"
         )
-    rank = {d: i for i, d in enumerate(order)}
+    rank = {d: i for i, d in enumerate(top)}
     return formats.ranked({d: scores[d] for d in top}, rank) + order[depth:]
 
 
+def first_stage_orders(first: dict[str, dict[str, float]], queries) -> dict[str, list[str]]:
+    """trec_eval's order of each query's first stage (the queries of `queries` it has)."""
+    return {q: formats.ranked(first[q]) for q in queries if q in first}
+
+
 def evaluate_run(qrels, rankings: dict[str, list[str]], cutoffs=CUTOFFS) -> pd.DataFrame:
-    """Per-query nDCG@k and recall@k; judged queries without a ranking score zero."""
+    """Per-query nDCG@k and recall@k; judged queries without a ranking score zero.
+
+    Only each ranking's top max(cutoffs) reach pytrec_eval: nDCG@k and recall@k read no
+    document below rank k (the ideal DCG and the recall base come from the qrels)."""
     measures = {f"ndcg_cut.{','.join(map(str, cutoffs))}", f"recall.{','.join(map(str, cutoffs))}"}
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, measures)
+    cut = max(cutoffs)
     run = {
-        q: {d: float(len(docs) - i) for i, d in enumerate(docs)}
+        q: {d: float(cut - i) for i, d in enumerate(docs[:cut])}
         for q, docs in rankings.items()
         if docs
     }
@@ -149,6 +165,7 @@ def evaluate(
     per_query = []
     for retriever, run_path in first_stage.items():
         first = formats.read_run(run_path)
+        orders = first_stage_orders(first, judged)
         systems = {FIRST_STAGE: None} | {
             s: read_scores(p, score_field) for (r, s), p in reranked.items() if r == retriever
         }
@@ -159,9 +176,9 @@ def evaluate(
                     None if scores is None else scores.get(q, {}),
                     depth,
                     f"{retriever}/{system}/{q}",
+                    order,
                 )
-                for q in judged
-                if q in first
+                for q, order in orders.items()
             }
             table = evaluate_run(judged, rankings, cutoffs)
             table.insert(0, "system", system)

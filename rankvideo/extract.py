@@ -353,6 +353,7 @@ def extract(
     eval_queries=None,
     train_depth: int = 20,
     train_retriever: str | None = None,
+    judged_positives: bool = True,
     video_backend: str = "decord",
     released: bool = True,
 ) -> dict:
@@ -362,6 +363,9 @@ def extract(
     that later steps read, to find broken files before any model runs.
     `released`: read the archive's training records (for `training_data: archive`);
     without them, evaluation needs neither the records nor their videos.
+    `judged_positives`: the teacher also labels the judged positives of the training
+    queries that are not among their top `train_depth` (stage 2 trains one group per
+    positive: unlabelled positives would leave most groups out of the distillation).
     """
     out = Path(output_dir)
     staging = out.with_name(f".{out.name}.archive") if archive else None
@@ -379,6 +383,7 @@ def extract(
             eval_queries=eval_queries,
             train_depth=train_depth,
             train_retriever=train_retriever,
+            judged_positives=judged_positives,
             released=released,
         )
         check_videos(data["manifest"], data.pop("read_later"), video_backend)
@@ -394,7 +399,8 @@ def extract(
 
 
 def _read(unpacked, retrievers, *, depth, videos, queries, qrels, first_stage_dir, train_queries,
-          eval_queries, train_depth, train_retriever, released) -> dict:  # fmt: skip
+          eval_queries, train_depth, train_retriever, judged_positives, released
+          ) -> dict:  # fmt: skip
     """Every input read and cross-checked, and the candidates cut; nothing written."""
     qrels_path = _source(qrels, unpacked, "qrels.txt", "qrels", "qrels")
     query_text = formats.read_queries(
@@ -416,6 +422,10 @@ def _read(unpacked, retrievers, *, depth, videos, queries, qrels, first_stage_di
         raise ValueError(f"training retriever {train_retriever!r} is not one of {retrievers}")
     train_run = {q: runs[train_retriever][q] for q in splits["train"] if q in runs[train_retriever]}
     train_candidates = formats.invert_run(train_run, train_depth)
+    if judged_positives:
+        train_candidates = with_judged_positives(
+            train_candidates, judgements, splits["train"], manifest
+        )
     released = _released(unpacked, manifest, released)
     return {
         "queries": query_text,
@@ -431,6 +441,23 @@ def _read(unpacked, retrievers, *, depth, videos, queries, qrels, first_stage_di
             [*candidates.values(), train_candidates], judgements, splits["train"], released
         ),
     }
+
+
+def with_judged_positives(candidates: dict, judgements: dict, train_ids, manifest) -> dict:
+    """The teacher's candidate map with every judged positive (grade >= 1) of the training
+    queries added; positives without a video are left to the judged-share check."""
+    merged = {video: list(qids) for video, qids in candidates.items()}
+    added = 0
+    for qid in train_ids:
+        for doc, grade in sorted(judgements.get(qid, {}).items()):
+            if grade > 0 and doc in manifest and qid not in merged.setdefault(doc, []):
+                merged[doc].append(qid)
+                added += 1
+    log.info(
+        "teacher pairs: %d top-k candidates and %d judged positives outside them",
+        sum(map(len, candidates.values())), added,
+    )  # fmt: skip
+    return dict(sorted(merged.items()))
 
 
 def _eval_candidates(retriever: str, run: dict, eval_ids: list, depth: int) -> dict:

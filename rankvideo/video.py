@@ -56,10 +56,11 @@ class VideoSettings:
     max_pixels: int = 768 * 32 * 32
     patch_size: int = 16  # 16 for Qwen3-VL, 14 for Qwen2.5-VL (set from the processor)
     cache: str | None = None  # folder of decoded frames shared by all steps; None: no cache
+    cache_gb: float | None = 20.0  # most the cache holds, least recently used out first
 
     def sampling(self) -> dict:
-        """Every setting that decides the frames (all but where they are cached)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "cache"}
+        """Every setting that decides the frames (all but where and how much is cached)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("cache", "cache_gb")}
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -98,6 +99,7 @@ def load_video(path, settings: VideoSettings):
         try:
             entry = torch.load(cached, weights_only=True)
             DECODES["cached"] += 1
+            _touch(cached)
             return entry["frames"].float(), entry["metadata"]
         except Exception as e:  # an unreadable entry is decoded again and replaced
             log.warning("%s: unreadable frame cache entry %s (%s): decoding again", path, cached, e)
@@ -105,7 +107,79 @@ def load_video(path, settings: VideoSettings):
     DECODES["decoded"] += 1
     if cached is not None:
         _store(cached, {"frames": frames, "metadata": metadata})
+        if settings.cache_gb is not None:
+            _bound(settings.cache, settings.cache_gb).stored(cached)
     return frames.float(), metadata
+
+
+def _touch(entry: Path) -> None:
+    """Mark an entry used now: eviction takes the least recently used first."""
+    try:
+        os.utime(entry)
+    except OSError:  # evicted by another job meanwhile: nothing to mark
+        pass
+
+
+class CacheBound:
+    """Keeps a frame cache folder under `gb` gigabytes: after a store that takes it over,
+    the least recently used entries (oldest modification time: reads touch their entry)
+    are removed until it is at 90 % of the bound.
+
+    Each process counts what it stores and scans the folder again after every 5 % of the
+    bound it has written, so parallel jobs overshoot by at most that much each.
+    """
+
+    def __init__(self, folder, gb: float):
+        self.folder, self.limit = Path(folder), int(gb * 2**30)
+        self.total: int | None = None
+        self.unscanned = 0
+        self.evicted = 0
+
+    def entries(self) -> list[tuple[int, int, Path]]:
+        """(last use, bytes, path) of every entry; one a parallel job removed is skipped."""
+        found = []
+        for path in self.folder.glob("*/*.pt"):
+            try:
+                meta = path.stat()
+            except OSError:
+                continue
+            found.append((meta.st_mtime_ns, meta.st_size, path))
+        return found
+
+    def stored(self, entry: Path) -> None:
+        size = entry.stat().st_size
+        self.unscanned += size
+        if self.total is None or self.unscanned > self.limit // 20:
+            self.total, self.unscanned = sum(s for _, s, _ in self.entries()), 0
+        else:
+            self.total += size
+        if self.total > self.limit:
+            self.evict()
+
+    def evict(self) -> None:
+        entries = sorted(self.entries())
+        total = sum(s for _, s, _ in entries)
+        for _, size, path in entries:
+            if total <= 0.9 * self.limit:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+            self.evicted += 1
+        self.total, self.unscanned = total, 0
+        log.info(
+            "frame cache %s: %d entries evicted so far, %.2f GB kept (bound %.2f GB)",
+            self.folder, self.evicted, total / 2**30, self.limit / 2**30,
+        )  # fmt: skip
+
+
+_BOUNDS: dict[tuple[str, float], CacheBound] = {}
+
+
+def _bound(folder: str, gb: float) -> CacheBound:
+    key = (str(folder), gb)
+    if key not in _BOUNDS:
+        _BOUNDS[key] = CacheBound(folder, gb)
+    return _BOUNDS[key]
 
 
 class FrameMemo:
@@ -190,11 +264,24 @@ def check_readable(paths, backend: str = "decord") -> dict[str, str]:
     """
     read_first_frame = _first_frame_reader(backend)
     broken = {}
+    # a file reached by several names (links, or hard links) is decoded once: the same
+    # bytes give the same verdict
+    verdicts: dict[tuple, str | None] = {}
     for path in tqdm(list(paths), desc="checking videos", unit="video", mininterval=5):
         try:
-            read_first_frame(str(path))
-        except Exception as e:  # whatever the reader raises is this file's problem
+            meta = os.stat(path)
+            same = (meta.st_dev, meta.st_ino, meta.st_size, meta.st_mtime_ns)
+        except OSError as e:
             broken[str(path)] = f"{type(e).__name__}: {e}".strip()
+            continue
+        if same not in verdicts:
+            try:
+                read_first_frame(str(path))
+                verdicts[same] = None
+            except Exception as e:  # whatever the reader raises is this file's problem
+                verdicts[same] = f"{type(e).__name__}: {e}".strip()
+        if verdicts[same] is not None:
+            broken[str(path)] = verdicts[same]
     return broken
 
 
@@ -230,10 +317,17 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--frame-cache", dest="cache", help="folder that keeps decoded frames for later steps"
     )
+    parser.add_argument(
+        "--frame-cache-gb",
+        dest="cache_gb",
+        type=positive_float,
+        default=VideoSettings.cache_gb,
+        help="most gigabytes the frame cache holds (least recently used out first)",
+    )
 
 
 def from_arguments(args) -> dict:
-    keys = ("backend", "fps", "max_frames", "min_pixels", "max_pixels", "cache")
+    keys = ("backend", "fps", "max_frames", "min_pixels", "max_pixels", "cache", "cache_gb")
     return {key: getattr(args, key) for key in keys}
 
 

@@ -13,6 +13,8 @@ rule caption_audit:
         ),
     log:
         "logs/captions/audit.log",
+    benchmark:
+        "benchmarks/captions/audit.tsv"
     conda:
         "../environment.yml"
     threads: 1

@@ -45,6 +45,8 @@ rule captions_merge:
         merged="results/captions/captions.jsonl",
     log:
         "logs/captions/captions.log",
+    benchmark:
+        "benchmarks/captions/captions.tsv"
     conda:
         "../environment.yml"
     threads: 1

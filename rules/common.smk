@@ -5,7 +5,10 @@ from pathlib import Path
 RETRIEVERS = config["data"]["retrievers"]
 SYSTEMS = config["rerank"]["systems"]
 # ablations of the trained reranker: system -> the stage-2 losses it changes
-ABLATIONS = {"rankvideo_no_distill": {"distill": 0.0}}
+ABLATIONS = {
+    "rankvideo_no_distill": {"distill": 0.0},  # without the teacher
+    "rankvideo_distill_only": {"listwise": 0.0, "pointwise": 0.0},  # the teacher alone
+}
 TRAINED_SYSTEMS = ("rankvideo", *ABLATIONS)
 BUILT_IN_SYSTEMS = ("base", "caption_reasoner", *TRAINED_SYSTEMS)
 # more systems, each a model scored with its own profile or a file of scores
@@ -226,7 +229,7 @@ def scorer(system):
         )
     keys = ("batch_size", "device", "dtype", "shared_prefix")
     settings = {k: config["rerank"][k] for k in keys}
-    reader = {k: config["video"][k] for k in ("backend", "cache")}
+    reader = {k: config["video"][k] for k in ("backend", "cache", "cache_gb")}
     if system in TRAINED_SYSTEMS:
         # scored as trained: profile, answer words and frames come from the model folder
         return dict(kind="vlm", model=model, video=reader, profile=None, **settings)
@@ -348,10 +351,28 @@ def bench_settings():
     }
 
 
+def used_roles():
+    """The roles of config models that a step of this run uses: the captioner and
+    teacher for synthesized records or caption_reasoner, the VLM for base or training.
+    A run whose systems are all score files and whose records come from the archive
+    uses none (and builds no tiny model)."""
+    synthesize = config["training_data"] == "synthesize"
+    reads_captions = synthesize or "caption_reasoner" in SYSTEMS
+    return [
+        role
+        for role, used in (
+            ("vlm", "base" in SYSTEMS or any(s in TRAINED_SYSTEMS for s in SYSTEMS)),
+            ("teacher", reads_captions),
+            ("captioner", reads_captions),
+        )
+        if used
+    ]
+
+
 def provenance_models():
     """Every model the run's systems score or train with: role -> name or folder."""
     models = {
-        f"models.{role}": model_path(name) for role, name in config["models"].items()
+        f"models.{role}": model_path(config["models"][role]) for role in used_roles()
     }
     for system in SYSTEMS:
         if system == "rankvideo":

@@ -3,6 +3,8 @@ rule demo_data:
         archive="resources/demo/data.tar.gz",
     log:
         "logs/demo_data.log",
+    benchmark:
+        "benchmarks/demo_data.tsv"
     conda:
         "../environment.yml"
     threads: 1

@@ -22,6 +22,8 @@ rule depth:
         ),
     log:
         "logs/eval/depth.log",
+    benchmark:
+        "benchmarks/eval/depth.tsv"
     conda:
         "../environment.yml"
     threads: 1

@@ -19,6 +19,8 @@ rule evaluate:
         ),
     log:
         "logs/eval/ndcg.log",
+    benchmark:
+        "benchmarks/eval/ndcg.tsv"
     conda:
         "../environment.yml"
     threads: 1

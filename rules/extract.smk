@@ -14,6 +14,8 @@ rule extract:
         reference_captions="results/data/reference_captions.jsonl",
     log:
         "logs/extract.log",
+    benchmark:
+        "benchmarks/extract.tsv"
     conda:
         "../environment.yml"
     threads: 1
@@ -25,6 +27,7 @@ rule extract:
         depth=config["rerank"]["depth"],
         train_depth=config["teacher"]["topk"],
         train_retriever=config["teacher"]["retriever"],
+        judged_positives=config["teacher"]["judged_positives"],
         video_backend=config["video"]["backend"],
         # the release's training records (and their videos) only when training on them
         released=config["training_data"] == "archive",

@@ -21,6 +21,8 @@ rule plots:
         ),
     log:
         "logs/plots/plots.log",
+    benchmark:
+        "benchmarks/plots/plots.tsv"
     conda:
         "../environment.yml"
     threads: 1
@@ -45,6 +47,8 @@ rule plot_teacher:
         ),
     log:
         "logs/plots/teacher_p_yes.log",
+    benchmark:
+        "benchmarks/plots/teacher_p_yes.tsv"
     conda:
         "../environment.yml"
     threads: 1
@@ -67,6 +71,8 @@ rule plot_training:
         ),
     log:
         "logs/plots/training_loss.log",
+    benchmark:
+        "benchmarks/plots/training_loss.tsv"
     conda:
         "../environment.yml"
     threads: 1

@@ -3,6 +3,8 @@ rule pretraining_world:
         world=directory("resources/demo/pretraining"),
     log:
         "logs/pretraining_world.log",
+    benchmark:
+        "benchmarks/pretraining_world.tsv"
     conda:
         "../environment.yml"
     threads: 1

@@ -14,6 +14,8 @@ rule provenance:
         ),
     log:
         "logs/provenance/provenance.log",
+    benchmark:
+        "benchmarks/provenance/provenance.tsv"
     conda:
         "../environment.yml"
     threads: 1

@@ -39,6 +39,8 @@ rule rerank_merge:
         run="results/rerank/{retriever}/{system}.run",
     log:
         "logs/rerank/{retriever}/{system}.log",
+    benchmark:
+        "benchmarks/rerank/{retriever}/{system}.tsv"
     wildcard_constraints:
         system=_one_of(MODEL_SYSTEMS),
     conda:
@@ -66,6 +68,8 @@ rule rerank_file:
         run="results/rerank/{retriever}/{system}.run",
     log:
         "logs/rerank/{retriever}/{system}.log",
+    benchmark:
+        "benchmarks/rerank/{retriever}/{system}.tsv"
     wildcard_constraints:
         system=_one_of(FILE_SYSTEMS),
     conda:

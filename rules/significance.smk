@@ -16,6 +16,8 @@ rule significance:
         ),
     log:
         "logs/eval/significance.log",
+    benchmark:
+        "benchmarks/eval/significance.tsv"
     conda:
         "../environment.yml"
     threads: 1

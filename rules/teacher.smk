@@ -36,6 +36,8 @@ rule teacher_merge:
         merged="results/teacher/labels.jsonl",
     log:
         "logs/teacher/labels.log",
+    benchmark:
+        "benchmarks/teacher/labels.tsv"
     conda:
         "../environment.yml"
     threads: 1

@@ -30,6 +30,8 @@ rule teacher_audit:
         ),
     log:
         "logs/teacher/audit.log",
+    benchmark:
+        "benchmarks/teacher/audit.tsv"
     conda:
         "../environment.yml"
     threads: 1

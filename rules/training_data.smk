@@ -7,6 +7,8 @@ rule training_data:
         counts="results/train/query_counts.tsv",
     log:
         "logs/train/training_data.log",
+    benchmark:
+        "benchmarks/train/training_data.tsv"
     conda:
         "../environment.yml"
     threads: 1

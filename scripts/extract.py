@@ -18,6 +18,7 @@ with log_to(snakemake.log[0]):
         eval_queries=data["eval_queries"],
         train_depth=snakemake.params.train_depth,
         train_retriever=snakemake.params.train_retriever,
+        judged_positives=snakemake.params.judged_positives,
         video_backend=snakemake.params.video_backend,
         released=snakemake.params.released,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import av
@@ -11,18 +12,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-# what a new clone holds of the workflow (the library comes from the installed package)
-WORKFLOW_FILES = [
-    "Snakefile",
-    "config.yaml",
-    "configs",
-    "environment.yml",
-    "report",
-    "rules",
-    "scripts",
-    "schemas",
-    "slurm",
-]
+sys.path.insert(0, str(ROOT / "devtools"))
+from workflow_copy import WORKFLOW_FILES, copy_workflow  # noqa: E402, F401
 
 # The tiny models' pretraining at its shortest, for runs that test the workflow's mechanics
 # rather than the models (tests/test_workflow.py::test_demo_end_to_end checks those).
@@ -33,17 +24,6 @@ SHORT_PRETRAINING = {
         for name in ("tiny-qwen3-vl", "tiny-qwen3")
     },
 }
-
-
-def copy_workflow(folder: Path) -> Path:
-    """A fresh copy of the workflow and its SLURM profile, as a new clone would have it."""
-    for name in WORKFLOW_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, folder / name)
-    return folder
 
 
 @pytest.fixture

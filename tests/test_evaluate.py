@@ -209,3 +209,30 @@ def test_mean_rows_average_the_retrievers(tmp_path, caplog):
     # a retriever may not take the mean rows' name
     with pytest.raises(ValueError, match="a retriever is named 'mean'"):
         evaluate(tmp_path / "qrels.txt", {"mean": runs["good"], "poor": runs["poor"]}, {}, depth=3)
+
+
+def test_ranked_is_trec_evals_order_on_many_ties():
+    """The vectorised sort against a plain one: descending single-precision score, then
+    the tie-break rank, then doc id descending; scores that differ only beyond single
+    precision tie, and scores beyond its range are infinite."""
+    import random
+    import struct
+
+    def single(x):
+        try:
+            return struct.unpack("f", struct.pack("f", x))[0]
+        except OverflowError:
+            return math.copysign(math.inf, x)
+
+    rng = random.Random(0)
+    for trial in range(200):
+        n = rng.randint(0, 60)
+        ids = rng.sample([f"d{i:03d}" for i in range(300)] + ["é", "ä", "Z", "z"], n)
+        pool = [0.0, -0.0, 1.0, 1.0 + 1e-12, 0.5, -2.5, 1e39, -1e39, 3.4e38]
+        docs = {d: rng.choice(pool) if rng.random() < 0.6 else rng.gauss(0, 1) for d in ids}
+        tiebreak = {d: rng.randint(0, 5) for d in ids if rng.random() < 0.7} if trial % 2 else None
+        expected = sorted(
+            sorted(docs, reverse=True),
+            key=lambda d: (-single(docs[d]), (tiebreak or {}).get(d, math.inf)),
+        )
+        assert formats.ranked(docs, tiebreak) == expected

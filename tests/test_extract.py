@@ -119,6 +119,21 @@ def test_extract_demo(tmp_path, demo_data, caplog):
     assert summary["caption_records"] == len({r["doc_id"] for r in released})
     train_candidates = formats.read_candidates(out / "train_candidates.json")
     assert sum(map(len, train_candidates.values())) == counts["train_pairs"]
+    # the teacher labels the top 20 of every training query and its judged positives
+    judged = formats.read_qrels(out / "qrels.txt")
+    teacher_pairs = {(q, v) for v, qs in train_candidates.items() for q in qs}
+    train = formats.read_ids(out / "splits" / "train.txt")
+    positives = {(q, d) for q in train for d, g in judged.get(q, {}).items() if g > 0}
+    assert positives <= teacher_pairs
+    top = extract(
+        tmp_path / "top", ["strong"], depth=5, archive=demo_data["archive"], judged_positives=False
+    )
+    assert counts["train_pairs"] - top["train_pairs"] == len(positives - top_pairs(tmp_path))
+
+
+def top_pairs(tmp_path) -> set:
+    candidates = formats.read_candidates(tmp_path / "top" / "train_candidates.json")
+    return {(q, v) for v, qs in candidates.items() for q in qs}
 
 
 def _user_files(tmp_path, videos):
@@ -193,7 +208,8 @@ def test_a_truncated_archive_leaves_the_earlier_extraction(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tar", "ok.tar.gz", "out"]
 
 
-def test_check_readable_reports_each_broken_clip(tmp_path, real_videos):
+def test_check_readable_reports_each_broken_clip(tmp_path, real_videos, monkeypatch):
+    from rankvideo import video
     from rankvideo.video import check_readable
 
     good = sorted(real_videos.iterdir())[:2]
@@ -202,6 +218,18 @@ def test_check_readable_reports_each_broken_clip(tmp_path, real_videos):
     broken = check_readable([*good, tmp_path / "empty.mp4", tmp_path / "text.mp4"], "decord")
     assert sorted(broken) == [str(tmp_path / "empty.mp4"), str(tmp_path / "text.mp4")]
     assert all(broken.values())
+    # a file reached by several names is decoded once, and each name gets its verdict
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "text.mp4")
+    (tmp_path / "good.mp4").symlink_to(good[0])
+    opened = []
+    real = video._first_frame_reader("decord")
+    monkeypatch.setattr(
+        video, "_first_frame_reader", lambda b: lambda p: (opened.append(p), real(p))
+    )
+    names = [tmp_path / n for n in ("text.mp4", "link.mp4", "good.mp4")] + [good[0]]
+    broken = video.check_readable(names, "decord")
+    assert sorted(broken) == [str(tmp_path / "link.mp4"), str(tmp_path / "text.mp4")]
+    assert len(opened) == 2
 
 
 def test_scan_videos_reads_bucket_folders_with_numeric_ids(tmp_path):

@@ -138,3 +138,33 @@ def test_an_unreadable_cache_entry_is_decoded_again(tmp_path, demo_data):
     assert (again == fresh).all() and DECODES["decoded"] == before["decoded"] + 1
     assert load_video(path, cached)[0].shape == fresh.shape  # replaced: read back now
     assert DECODES["cached"] == before["cached"] + 1
+
+
+def test_the_frame_cache_stays_under_its_bound_least_recently_used_out(tmp_path, demo_data):
+    """A bound of 4.6 entries: storing more evicts the least recently used, a read
+    marks its entry used, and every frame read back equals a fresh decode."""
+    import os
+
+    paths = sorted(demo_data["videos"].glob("*.mp4"))[:6]
+    probe = VideoSettings(**{**DEMO_VIDEO.__dict__, "cache": str(tmp_path / "probe")})
+    load_video(paths[0], probe)
+    (entry,) = (tmp_path / "probe").rglob("*.pt")
+    entry_bytes = entry.stat().st_size  # the demo's clips give entries of one size
+    cache = tmp_path / "bounded"
+    bound = VideoSettings(
+        **{**DEMO_VIDEO.__dict__, "cache": str(cache), "cache_gb": 4.6 * entry_bytes / 2**30}
+    )
+    fresh = {p: load_video(p, DEMO_VIDEO)[0] for p in paths}
+    for i, p in enumerate(paths[:3]):
+        load_video(p, bound)
+        for entry in cache.rglob("*.pt"):  # distinct ages, whatever the clock's resolution
+            os.utime(entry, ns=(10**18 + i, 10**18 + i)) if entry.stem.startswith(p.stem) else 0
+    assert (load_video(paths[0], bound)[0] == fresh[paths[0]]).all()  # paths[0] used now
+    for p in paths[3:]:
+        load_video(p, bound)
+    kept = {e.stem.rsplit("-", 1)[0] for e in cache.rglob("*.pt")}
+    assert sum(e.stat().st_size for e in cache.rglob("*.pt")) <= 4.6 * entry_bytes
+    # the two least recently used went; the first, read after them, stayed
+    assert kept == {p.stem for p in (paths[0], *paths[3:])}
+    for p in paths:
+        assert (load_video(p, bound)[0] == fresh[p]).all()

@@ -477,3 +477,80 @@ def test_a_checkpoint_cut_short_is_not_resumed(tmp_path, caplog):
         (checkpoints / f"checkpoint-{step}/trainer_state.json").write_text("{}")
     assert last_whole_checkpoint(tmp_path) == str(checkpoints / "checkpoint-10")
     assert "checkpoint-15 was not saved to the end" in caplog.text
+
+
+def _fit_fixed_batch(tiny_vlm, groups, weights, tmp_path, steps=15):
+    """The student after `steps` optimiser steps on one fixed batch of `groups`."""
+    torch.manual_seed(0)
+    model, processor = load_for_training(str(tiny_vlm), "full")
+    collate = GroupCollator(processor, VideoSettings(**VIDEO), "short")
+    trainer = RerankerTrainer(
+        model=model,
+        args=training_arguments(STEP | FAST, tmp_path),
+        yes_ids=[9693],
+        no_ids=[2152],
+        weights=weights,
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for _ in range(steps):
+        loss = trainer.compute_loss(model, collate(groups))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return trainer, model, collate
+
+
+def _scores(trainer, model, collate, groups) -> torch.Tensor:
+    batch = collate(groups)
+    shape = batch.pop("group_labels").shape
+    batch.pop("teacher_p_yes")
+    with torch.no_grad():
+        return trainer.answer_scores(model, batch).view(shape)
+
+
+def _rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    ra, rb = a.flatten().argsort().argsort().float(), b.flatten().argsort().argsort().float()
+    return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+def test_distillation_follows_the_teacher_it_is_given(tiny_vlm, records, tmp_path, inverted):
+    """The distillation link: a student trained on the teacher's p_yes alone orders the
+    pairs as the teacher does, and as the inverted teacher does when p_yes is inverted
+    (a sign error or a swapped answer word would show as the wrong sign here)."""
+    groups, _ = make_groups(records, 3, seed=0)
+    groups = groups[:2]
+    pairs = [p for g in groups for p in g["pairs"]]
+    teacher = torch.linspace(0.05, 0.95, len(pairs))[torch.randperm(len(pairs))]
+    given = 1 - teacher if inverted else teacher
+    taught = [
+        {**g, "pairs": [{**p, "teacher_p_yes": float(given[i * 4 + j])}
+                        for j, p in enumerate(g["pairs"])]}
+        for i, g in enumerate(groups)
+    ]  # fmt: skip
+    assert len(pairs) == 8
+    weights = LossWeights(listwise=0.0, distill=5.0, tau_distill=1.0, pointwise=0.0)
+    trainer, model, collate = _fit_fixed_batch(tiny_vlm, taught, weights, tmp_path)
+    follows = _rank_correlation(_scores(trainer, model, collate, groups), teacher)
+    assert (follows < -0.6) if inverted else (follows > 0.6), follows
+
+
+def test_records_joined_to_other_videos_teach_the_wrong_order(tiny_vlm, records, tmp_path):
+    """The training records' link to their videos: trained on records whose videos were
+    moved to other records, the student puts the positives of the true records below
+    their negatives; trained on the true records, above."""
+    groups, _ = make_groups(records, 3, seed=0)
+    groups = groups[:2]
+    videos = [p["videos"] for g in groups for p in g["pairs"]]
+    moved = videos[1:] + videos[:1]  # each pair gets the next pair's video
+    shuffled = [
+        {**g, "pairs": [{**p, "videos": moved[i * 4 + j]} for j, p in enumerate(g["pairs"])]}
+        for i, g in enumerate(groups)
+    ]
+    weights = LossWeights(tau_rank=1.0, distill=0.0, pointwise=0.0)
+    gaps = {}
+    for name, train_on in (("true", groups), ("shuffled", shuffled)):
+        trainer, model, collate = _fit_fixed_batch(tiny_vlm, train_on, weights, tmp_path / name)
+        scores = _scores(trainer, model, collate, groups)
+        gaps[name] = float((scores[:, 0] - scores[:, 1:].max(dim=1).values).mean())
+    assert gaps["true"] > 0 > gaps["shuffled"], gaps

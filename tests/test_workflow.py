@@ -171,7 +171,13 @@ def test_demo_end_to_end(workdir):
     captions = pd.read_json(workdir / "results/captions/captions.jsonl", lines=True)
     labels = pd.read_json(workdir / "results/teacher/labels.jsonl", lines=True)
     train = (workdir / "results/data/splits/train.txt").read_text().split()
-    assert len(labels) == len(train) * config["teacher"]["topk"]
+    # the top-k candidates of every training query, and its judged positives outside them
+    qrels = pd.read_csv(workdir / "results/data/qrels.txt", sep=" ", names=["q", "z", "d", "g"])
+    judged = qrels[(qrels.g > 0) & qrels.q.isin(train)]
+    positives = set(zip(judged.q, judged.d, strict=True))
+    labelled = set(zip(labels.query_id, labels.doc_id, strict=True))
+    assert positives <= labelled and not labels.duplicated(["query_id", "doc_id"]).any()
+    assert len(labelled - positives) <= len(train) * config["teacher"]["topk"] < len(labels)
     assert set(labels.doc_id) <= set(captions.doc_id)
     assert labels.teacher_p_yes.between(0, 1).all() and labels.forced_answer.mean() <= 0.05
     # every stage carries signal: the pretrained captioner names what the clips show, the
