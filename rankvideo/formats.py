@@ -638,6 +638,10 @@ def read_training_records(path, with_paths: bool = True) -> list[dict]:
                 raise FormatError(path, number, "missing field(s) true_label (and teacher_label)")
             record = {**record, "true_label": record["teacher_label"]}
             from_teacher += 1
+        for field in ("query_id", "doc_id"):  # ids as every other reader holds them
+            if not isinstance(record[field], str):
+                raise FormatError(path, number, f"{field} {record[field]!r} is not a string")
+            record = {**record, field: checked_id(path, number, field, record[field])}
         label = record["true_label"]
         if isinstance(label, bool) or label not in (0, 1):  # True == 1, but not a label
             raise FormatError(path, number, f"true_label {label!r} is not 0 or 1")
@@ -677,7 +681,7 @@ def read_texts(path) -> dict[str, str]:
         for field in ("doc_id", "text"):
             if not isinstance(record[field], str):
                 raise FormatError(path, number, f"{field} {record[field]!r} is not a string")
-        docid = nfc(record["doc_id"])
+        docid = checked_id(path, number, "doc id", record["doc_id"])
         if docid in texts:
             raise FormatError(path, number, f"duplicate doc id {record['doc_id']!r}")
         texts[docid] = record["text"]

@@ -439,6 +439,11 @@ BAD = [
     bad_file("jsonl-gz-corrupt", "x.jsonl.gz", b"\x1f\x8b\x08\x00" + bytes(40), _jsonl,
              r"PATH: .*gzip"),
     # training records of the release format
+    bad_file("training-doc-id-with-space", "t.jsonl", _lines({**RECORD, "doc_id": "extra clip"}),
+             formats.read_training_records,
+             r"PATH:1: doc_id 'extra clip' is empty or holds whitespace"),
+    bad_file("training-query-id-number", "t.jsonl", _lines({**RECORD, "query_id": 7}),
+             formats.read_training_records, r"PATH:1: query_id 7 is not a string"),
     bad_file("training-true-label-2", "t.jsonl", _lines(RECORD, {**RECORD, "true_label": 2}),
              formats.read_training_records, r"PATH:2: true_label 2 is not 0 or 1"),
     bad_file("training-true-label-bool", "t.jsonl", _lines({**RECORD, "true_label": True}),
@@ -464,6 +469,11 @@ BAD = [
              _lines(json.dumps(RECORD)[:-1] + ', "true_label": 0}'),
              formats.read_training_records, r"PATH:1: duplicate key 'true_label'"),
     # captions and ASR: JSON lines {doc_id, text}
+    bad_file("captions-doc-id-with-space", "c.jsonl",
+             _lines({"doc_id": "v1", "text": "a"}, {"doc_id": "extra clip", "text": "b"}),
+             read_captions, r"PATH:2: doc id 'extra clip' is empty or holds whitespace"),
+    bad_file("asr-empty-doc-id", "a.jsonl", _lines({"doc_id": "", "text": "a"}), read_asr,
+             r"PATH:1: doc id '' is empty or holds whitespace"),
     bad_file("captions-missing-text", "c.jsonl", _lines({"doc_id": "v1"}), read_captions,
              r"PATH:1: missing field\(s\) text"),
     bad_file("captions-duplicate-video", "c.jsonl",
@@ -812,3 +822,14 @@ def test_options_are_checked_as_the_schema_checks_them(command, given, says, cap
         main([*REQUIRED[command], *given])
     assert caught.value.code == 2
     assert f"argument {says}" in capsys.readouterr().err
+
+
+def test_training_record_ids_are_read_in_nfc(tmp_path):
+    """A record written with an NFD id joins the NFC id every other reader holds."""
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "café")
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({**RECORD, "doc_id": nfd, "query_id": nfd}) + "\n")
+    (record,) = formats.read_training_records(path)
+    assert record["doc_id"] == record["query_id"] == unicodedata.normalize("NFC", "café")
