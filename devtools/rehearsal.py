@@ -288,9 +288,7 @@ def growth(small: Path, full: Path) -> pd.DataFrame:
     """Two job tables side by side, with the ratio of each job's time and memory."""
     a = pd.read_csv(small, sep="\t").set_index("job")
     b = pd.read_csv(full, sep="\t").set_index("job")
-    table = a.merge(
-        b, left_index=True, right_index=True, how="outer", suffixes=("_small", "_full")
-    )
+    table = a.merge(b, left_index=True, right_index=True, how="outer", suffixes=("_small", "_full"))
     table["time_ratio"] = table["seconds_full"] / table["seconds_small"]
     table["memory_ratio"] = table["max_rss_mb_full"] / table["max_rss_mb_small"]
     return table.reset_index()
