@@ -165,6 +165,14 @@ def load_reranker(
     )
 
 
+def with_frame_cache(scorer: dict, cache: dict) -> dict:
+    """The scorer with the frame cache's folder and bound in its video settings (a model
+    that reads videos; the caption reasoner reads captions)."""
+    if "video" not in scorer:
+        return scorer
+    return scorer | {"video": scorer["video"] | cache}
+
+
 @in_engine_environment
 def rerank_shard(
     candidates: list,

@@ -24,6 +24,7 @@ rule captions_shard:
         model=lambda wildcards: model_path(config["models"]["captioner"]),
         shards=config["captions"]["shards"],
         video=caption_video_settings(),
+        frame_cache=frame_cache,
         settings={
             "prompt": config["captions"]["prompt"],
             "max_new_tokens": config["captions"]["max_new_tokens"],

@@ -180,8 +180,10 @@ def reranker_stage(wildcards):
 
 
 def reranker_settings(wildcards, input, output):
-    """reranker_stage with the paths of the job."""
-    return reranker_stage(wildcards) | {
+    """reranker_stage with the paths of the job and the frame cache."""
+    settings = reranker_stage(wildcards)
+    settings["video"] = settings["video"] | frame_cache(wildcards, input, output)
+    return settings | {
         "model": input.model,
         "train_data": input.ranking,
         "template": config["prompt"]["template"],
@@ -229,7 +231,7 @@ def scorer(system):
         )
     keys = ("batch_size", "device", "dtype", "shared_prefix")
     settings = {k: config["rerank"][k] for k in keys}
-    reader = {k: config["video"][k] for k in ("backend", "cache", "cache_gb")}
+    reader = {"backend": config["video"]["backend"]}  # the frame cache: param frame_cache
     if system in TRAINED_SYSTEMS:
         # scored as trained: profile, answer words and frames come from the model folder
         return dict(kind="vlm", model=model, video=reader, profile=None, **settings)
@@ -337,8 +339,20 @@ def extract_inputs(wildcards):
     return files
 
 
+# Where decoded frames are kept and how much: they decide no frame (entries are exact),
+# so they are kept out of every param that Snakemake compares between runs.
+FRAME_CACHE_KEYS = ("cache", "cache_gb")
+
+
 def video_settings():
-    return dict(config["video"])
+    """The frame settings that decide the frames (the video section less the cache)."""
+    return {k: v for k, v in config["video"].items() if k not in FRAME_CACHE_KEYS}
+
+
+def frame_cache(wildcards, input, output):
+    """The frame cache's folder and bound, as a param derived from the job's output: such
+    params are not compared between runs, so moving or bounding the cache reruns nothing."""
+    return {k: config["video"][k] for k in FRAME_CACHE_KEYS}
 
 
 def bench_settings():

@@ -23,6 +23,7 @@ rule rerank_shard:
         engine=engine("rerank"),
         shards=len(SHARDS),
         scorer=lambda wildcards: system_scorer(wildcards.system),
+        frame_cache=frame_cache,
     script:
         "../scripts/rerank.py"
 

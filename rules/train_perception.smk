@@ -19,6 +19,7 @@ rule train_perception:
     params:
         settings=lambda wildcards, input, output: stage_settings("stage1")
         | {
+            "video": video_settings() | frame_cache(wildcards, input, output),
             "model": model_path(config["models"]["vlm"]),
             "train_data": input.captions,
             "output_dir": output.model,

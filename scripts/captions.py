@@ -14,7 +14,7 @@ with log_to(snakemake.log[0], snakemake.threads):
         output=snakemake.output.captions,
         shard=int(snakemake.wildcards.shard),
         shards=params.shards,
-        video=params.video,
+        video=params.video | params.frame_cache,
         settings=params.settings,
         engine=params.engine,
     )

@@ -1,7 +1,7 @@
 """Score one shard of the evaluation candidates with one system."""
 
 from rankvideo.logs import log_to
-from rankvideo.rerank import rerank_shard
+from rankvideo.rerank import rerank_shard, with_frame_cache
 
 with log_to(snakemake.log[0], snakemake.threads):
     rerank_shard(
@@ -11,7 +11,7 @@ with log_to(snakemake.log[0], snakemake.threads):
         output=snakemake.output.scores,
         shard=int(snakemake.wildcards.shard),
         shards=snakemake.params.shards,
-        scorer=snakemake.params.scorer,
+        scorer=with_frame_cache(snakemake.params.scorer, snakemake.params.frame_cache),
         captions=snakemake.input.get("captions"),
         engine=snakemake.params.engine,
     )

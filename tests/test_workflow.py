@@ -215,9 +215,15 @@ def test_demo_end_to_end(workdir):
     for log in (workdir / "logs/rerank/shards/rankvideo").glob("*.log"):
         text = log.read_text()
         assert "(shared prefix;" in text and " 0 videos decoded," in text, text[-500:]
-    # a finished shard is not redone
+    # a finished shard is not redone; nor is anything when the frame cache moves or is
+    # bounded (it decides no frame)
     again = snakemake("--cores", "2", "-n", "results/eval/ndcg.tsv", cwd=workdir)
     assert "Nothing to be done" in again.stdout + again.stderr
+    (workdir / "cache.yaml").write_text("video: {cache: elsewhere/frames, cache_gb: 0.5}\n")
+    moved = snakemake(
+        "-n", "results/eval/ndcg.tsv", "--configfile", "config.yaml", "cache.yaml", cwd=workdir
+    )
+    assert "Nothing to be done" in moved.stdout + moved.stderr, moved.stdout[-2000:]
     # the results package: significance, the paper table with its mean row, depth, audit
     tests = pd.read_csv(workdir / "results/eval/significance.tsv", sep="\t")
     assert set(tests.system) == set(systems[1:]) and tests.p_holm.between(0, 1).all()
