@@ -167,8 +167,8 @@ class CacheBound:
             self.evicted += 1
         self.total, self.unscanned = total, 0
         log.info(
-            "frame cache %s: %d entries evicted so far, %.2f GB kept (bound %.2f GB)",
-            self.folder, self.evicted, total / 2**30, self.limit / 2**30,
+            "frame cache %s: %d entries evicted so far, %.1f MB kept (bound %.1f MB)",
+            self.folder, self.evicted, total / 2**20, self.limit / 2**20,
         )  # fmt: skip
 
 
