@@ -34,7 +34,7 @@ from rankvideo import formats
 from rankvideo.evaluate import (
     CUTOFFS,
     FIRST_STAGE,
-    cascade,
+    cascades,
     evaluate_run,
     first_stage_orders,
     judged_queries,
@@ -138,16 +138,7 @@ def depth_table(
                     pairs = sum(min(depth, len(order)) for order in orders.values())
                     rate = rates.get(system, math.nan)
                 if system != FIRST_STAGE or depth == depths[0]:  # the first stage has no depth
-                    rankings = {
-                        q: cascade(
-                            first[q],
-                            None if run is None else run.get(q, {}),
-                            depth,
-                            f"{retriever}/{system}/{q}",
-                            order,
-                        )
-                        for q, order in orders.items()
-                    }
+                    rankings = cascades(first, orders, run, depth, f"{retriever}/{system}")
                     metrics = evaluate_run(judged, rankings, cutoffs).drop(
                         columns=["query_id", "in_run"]
                     )

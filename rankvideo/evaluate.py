@@ -96,6 +96,17 @@ def first_stage_orders(first: dict[str, dict[str, float]], queries) -> dict[str,
     return {q: formats.ranked(first[q]) for q in queries if q in first}
 
 
+def cascades(first: dict, orders: dict, scores: dict | None, depth: int, where: str) -> dict:
+    """The final ranking of every query of `orders` (first-stage orders by query), with a
+    system's `scores` ({query: {doc: score}}; None: the first stage alone)."""
+    return {
+        q: cascade(
+            first[q], None if scores is None else scores.get(q, {}), depth, f"{where}/{q}", order
+        )
+        for q, order in orders.items()
+    }
+
+
 def evaluate_run(qrels, rankings: dict[str, list[str]], cutoffs=CUTOFFS) -> pd.DataFrame:
     """Per-query nDCG@k and recall@k; judged queries without a ranking score zero.
 
@@ -170,16 +181,7 @@ def evaluate(
             s: read_scores(p, score_field) for (r, s), p in reranked.items() if r == retriever
         }
         for system, scores in systems.items():
-            rankings = {
-                q: cascade(
-                    first[q],
-                    None if scores is None else scores.get(q, {}),
-                    depth,
-                    f"{retriever}/{system}/{q}",
-                    order,
-                )
-                for q, order in orders.items()
-            }
+            rankings = cascades(first, orders, scores, depth, f"{retriever}/{system}")
             table = evaluate_run(judged, rankings, cutoffs)
             table.insert(0, "system", system)
             table.insert(0, "retriever", retriever)
