@@ -147,7 +147,10 @@ class CacheBound:
         return found
 
     def stored(self, entry: Path) -> None:
-        size = entry.stat().st_size
+        try:
+            size = entry.stat().st_size
+        except OSError:  # another job evicted it already: nothing of it to count
+            return
         self.unscanned += size
         if self.total is None or self.unscanned > self.limit // 20:
             self.total, self.unscanned = sum(s for _, s, _ in self.entries()), 0
