@@ -210,6 +210,20 @@ def log_counts(records: list[dict], where: str) -> dict:
     return counts
 
 
+def map_pairs(candidates) -> list[tuple[str, str]]:
+    """The (query, video) pairs of a candidate map file, in its order."""
+    return [(q, v) for v, qids in formats.read_candidates(candidates).items() for q in qids]
+
+
+def write_cascade(records: list[dict], first_stage, depth: int, jsonl, run, system: str):
+    """`write_reranked` over the first stage, which must rank every query of `records`."""
+    first = formats.read_run(first_stage)
+    unknown = sorted({r["query_id"] for r in records} - set(first))
+    if unknown:
+        raise ValueError(f"{first_stage}: no results for the candidate queries {unknown[:5]}")
+    write_reranked(records, jsonl, run, system, first, depth)
+
+
 def merge_scores(shards: list, candidates, first_stage, depth: int, jsonl, run, system: str):
     """One retriever's pairs from the system's shards; every candidate must be scored.
 
@@ -226,17 +240,13 @@ def merge_scores(shards: list, candidates, first_stage, depth: int, jsonl, run, 
             if pair in scored:
                 raise formats.FormatError(path, number, f"pair {pair} is scored twice")
             scored[pair] = r
-    wanted = [(q, v) for v, qids in formats.read_candidates(candidates).items() for q in qids]
+    wanted = map_pairs(candidates)
     missing = [pair for pair in wanted if pair not in scored]
     if missing:
         raise ValueError(
             f"{len(missing)} candidate pairs of {candidates} have no score, e.g. {missing[:5]}"
         )
-    first = formats.read_run(first_stage)
-    unknown = sorted({q for q, _ in wanted} - set(first))
-    if unknown:
-        raise ValueError(f"{first_stage}: no results for the candidate queries {unknown[:5]}")
-    write_reranked([scored[p] for p in wanted], jsonl, run, system, first, depth)
+    write_cascade([scored[p] for p in wanted], first_stage, depth, jsonl, run, system)
     log.info("merged %d pairs of %s into %s", len(wanted), candidates, jsonl)
     log_counts([scored[p] for p in wanted], f"{system} on {candidates}")
     return len(wanted)

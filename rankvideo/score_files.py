@@ -7,7 +7,7 @@ the score column is the score), or a JSON run `{query_id: {doc_id: score}}`. The
 file must score every pair of the retriever's candidate map once, with finite numbers;
 a missing pair is an error that counts and names them, a pair outside the map is
 counted and named in the log and left out. The pairs then go where a model's merged
-scores go (`rankvideo.pairs.write_reranked`), so the table, significance, depth and
+scores go (`rankvideo.pairs.write_cascade`), so the table, significance, depth and
 plots treat the system like any other.
 
     python -m rankvideo.score_files --scores run.trec --candidates cand.json \
@@ -22,7 +22,7 @@ import math
 from pathlib import Path
 
 from rankvideo import formats
-from rankvideo.pairs import SCORE_FIELDS, write_reranked
+from rankvideo.pairs import SCORE_FIELDS, map_pairs, write_cascade
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def import_scores(
     its pairs of those maps are counted apart from pairs of no map.
     """
     scored = read_score_file(scores)
-    wanted = [(q, v) for v, qids in formats.read_candidates(candidates).items() for q in qids]
+    wanted = map_pairs(candidates)
     if not wanted:
         raise ValueError(f"{candidates}: the candidate map holds no pairs")
     missing = [pair for pair in wanted if pair not in scored]
@@ -96,9 +96,7 @@ def import_scores(
         )
     wanted_set = set(wanted)
     extra = sorted(pair for pair in scored if pair not in wanted_set)
-    known = set()
-    for path in others:
-        known |= {(q, v) for v, qids in formats.read_candidates(path).items() for q in qids}
+    known = {pair for path in others for pair in map_pairs(path)}
     foreign = [pair for pair in extra if pair not in known]
     counts = {"pairs": len(wanted), "extra": len(extra), "in_no_map": len(foreign)}
     if foreign:
@@ -112,11 +110,7 @@ def import_scores(
             "%s: %d scored pairs belong to the other retrievers' candidate maps",
             scores, len(extra) - len(foreign),
         )  # fmt: skip
-    first = formats.read_run(first_stage)
-    unknown = sorted({q for q, _ in wanted} - set(first))
-    if unknown:
-        raise ValueError(f"{first_stage}: no results for the candidate queries {unknown[:5]}")
-    write_reranked([scored[p] for p in wanted], jsonl, run, system, first, depth)
+    write_cascade([scored[p] for p in wanted], first_stage, depth, jsonl, run, system)
     log.info(
         "%s: %d pairs of %s as system %s into %s", scores, len(wanted), candidates, system, jsonl
     )

@@ -231,7 +231,8 @@ def scorer(system):
         )
     keys = ("batch_size", "device", "dtype", "shared_prefix")
     settings = {k: config["rerank"][k] for k in keys}
-    reader = {"backend": config["video"]["backend"]}  # the frame cache: param frame_cache
+    # the frame cache's folder and bound come through the param frame_cache
+    reader = {"backend": config["video"]["backend"]}
     if system in TRAINED_SYSTEMS:
         # scored as trained: profile, answer words and frames come from the model folder
         return dict(kind="vlm", model=model, video=reader, profile=None, **settings)
@@ -351,7 +352,8 @@ def video_settings():
 
 def frame_cache(wildcards, input, output):
     """The frame cache's folder and bound, as a param derived from the job's output: such
-    params are not compared between runs, so moving or bounding the cache reruns nothing."""
+    params are not compared between runs, so moving or bounding the cache reruns nothing.
+    """
     return {k: config["video"][k] for k in FRAME_CACHE_KEYS}
 
 
