@@ -8,6 +8,11 @@ right after the prompt (after the assistant prefix).
 
 - `chat`, `short`: this project's own. The video comes before the query, so the
   prefix (system text + video) is the same for every candidate query of a video.
+- `sandwich`: this project's own, raw text: the query, the video, the query again.
+  Before the video, each visual token can check what it shows against the query's
+  words; after it, the answer slot follows the query's last word. The demo's 2-layer
+  VLM learns colour, shape and motion with it, with `short` only the last word's
+  (docs/demo.md). One pass per pair: the query comes first.
 - `rankvideo-release`: the released RANKVIDEO inference (rankvideo/inference.py of
   the release): query text first, then the video; every vocabulary token whose text,
   stripped and lower-cased, is "yes" or "no".
@@ -59,6 +64,7 @@ PROFILES = {
     for p in (
         Profile("chat", (VIDEO, "Query: {query}\n" + QUESTION), system=SYSTEM),
         Profile("short", (VIDEO, "{query}"), chat=False),
+        Profile("sandwich", ("{query}", VIDEO, "{query}"), chat=False),
         Profile(
             "rankvideo-release",
             (

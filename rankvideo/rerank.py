@@ -258,7 +258,7 @@ def main(argv=None):
         "--profile",
         "--template",
         dest="profile",
-        help="prompt profile: chat, short, rankvideo-release, rankvideo-trained, "
+        help="prompt profile: chat, short, sandwich, rankvideo-release, rankvideo-trained, "
         "qwen3-vl-reranker (default: the model's own, else chat)",
     )
     parser.add_argument(

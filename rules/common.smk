@@ -300,29 +300,58 @@ def tiny_spec(name):
     return config["tiny_models"][name]
 
 
+def tiny_source(name):
+    """The tiny model that `name` starts from (its `from`), or None: built here."""
+    source = tiny_spec(name).get("from")
+    if source is not None and (not is_tiny(source) or "from" in tiny_spec(source)):
+        raise ValueError(
+            f"tiny_models.{name}.from: {source!r} is not a tiny model built from "
+            "an architecture"
+        )
+    return source
+
+
 def tiny_pretraining(name):
-    """How tiny model `name` learns on the pretraining world: as the captions step captions,
-    or as the teacher judges (rankvideo.demo.pretraining); None: it stays random."""
+    """How tiny model `name` learns on the pretraining world (rankvideo.demo.pretraining):
+    a qwen3_vl captions as the captions step does or judges as the reranker is asked, a
+    qwen3 reasons as the teacher does; None: it stays as built."""
     spec = tiny_spec(name)
     if not spec.get("pretrain"):
         return None
-    if spec["architecture"] == "qwen3_vl":
-        task = {
+    pretrain = dict(spec["pretrain"])
+    architecture = tiny_spec(tiny_source(name) or name)["architecture"]
+    default = "captions" if architecture == "qwen3_vl" else "reasoning"
+    task = pretrain.pop("task", None) or default
+    if (task == "reasoning") != (architecture == "qwen3"):
+        raise ValueError(
+            f"tiny_models.{name}.pretrain.task: a {architecture} model cannot learn {task!r}"
+        )
+    if task == "captions":
+        arguments = {
             "prompt": config["captions"]["prompt"],
             "video": caption_video_settings(),
         }
+    elif task == "judge":
+        arguments = {
+            "template": config["prompt"]["template"],
+            "answer_words": list(config["stage2"]["answer_words"]),
+            "video": video_settings(),
+        }
     else:
         judge = teacher_settings()
-        task = {k: judge[k] for k in ("instruction", "answer_words")}
-    settings = {"seed": config["seed"], **spec["pretrain"]}
-    return {"architecture": spec["architecture"], "settings": settings, **task}
+        arguments = {k: judge[k] for k in ("instruction", "answer_words")}
+    settings = {"seed": config["seed"], **pretrain}
+    return {"task": task, "settings": settings, **arguments}
 
 
 def tiny_inputs(wildcards):
-    """The pretraining world, for a tiny model that is pretrained."""
-    if tiny_pretraining(wildcards.name) is None:
-        return {}
-    return {"world": rules.pretraining_world.output.world}
+    """The model it starts from, and the pretraining world when it is pretrained."""
+    inputs = {}
+    if tiny_source(wildcards.name):
+        inputs["source"] = model_path(tiny_source(wildcards.name))
+    if tiny_pretraining(wildcards.name) is not None:
+        inputs["world"] = rules.pretraining_world.output.world
+    return inputs
 
 
 def extract_inputs(wildcards):

@@ -21,7 +21,7 @@ SHORT_PRETRAINING = {
     "demo": {"pretraining_clips": 1},
     "tiny_models": {
         name: {"pretrain": {"steps": 10, "batch_size": 4}}
-        for name in ("tiny-qwen3-vl", "tiny-qwen3")
+        for name in ("tiny-qwen3-vl", "tiny-qwen3-vl-instruct", "tiny-qwen3")
     },
 }
 

@@ -4,6 +4,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -12,6 +13,7 @@ from rankvideo.caption_audit import audit, caption_audit, demo_attributes, read_
 from rankvideo.demo.data import ATTRIBUTES, DemoSettings, make_collection
 from rankvideo.demo.pretraining import (
     ANSWER_P,
+    judge_pairs,
     pretrain,
     read_world,
     reasoning,
@@ -23,6 +25,8 @@ from rankvideo.demo.tiny_models import build
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
+# steps of the judge test: enough for p(yes) to follow the matches on the world
+JUDGE_STEPS = 300
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -78,19 +82,67 @@ def test_pretraining_lowers_the_loss(world, tmp_path, name):
     spec = CONFIG["tiny_models"][name]
     model = build(tmp_path / name, spec, seed=0)
     weights = (model / "model.safetensors").read_bytes()
-    task = {
-        "qwen3_vl": {"prompt": CONFIG["captions"]["prompt"], "video": dict(CONFIG["video"])},
-        "qwen3": {
-            "instruction": CONFIG["teacher"]["instructions"]["demo"],
-            "answer_words": CONFIG["teacher"]["answer_words"],
-        },
+    task, arguments = {
+        "qwen3_vl": (
+            "captions",
+            {"prompt": CONFIG["captions"]["prompt"], "video": dict(CONFIG["video"])},
+        ),
+        "qwen3": (
+            "reasoning",
+            {
+                "instruction": CONFIG["teacher"]["instructions"]["demo"],
+                "answer_words": CONFIG["teacher"]["answer_words"],
+            },
+        ),
     }[spec["architecture"]]
     settings = {"steps": 25, "batch_size": 4, "warmup_steps": 2, "sampled_vocabulary": 64}
-    pretrain(model, world, spec["architecture"], settings, **task)
+    pretrain(model, world, task, settings, **arguments)
     record = json.loads((model / "pretraining.json").read_text())
     losses = record["losses"]
     assert len(losses) == 25 and sum(losses[-5:]) < 0.5 * sum(losses[:5])
     assert (model / "model.safetensors").read_bytes() != weights
+
+
+def test_judge_pairs_are_grouped_by_matches():
+    records = [
+        {"colour": c, "shape": s, "motion": m}
+        for c, s, m in [("red", "circle", "left"), ("blue", "circle", "up")]
+    ]
+    pairs = judge_pairs(records)
+    assert set(pairs) == set(ANSWER_P) and sum(map(len, pairs.values())) == 4
+    assert pairs[3] == [("a blue circle moving up", 1), ("a red circle moving left", 0)]
+    assert pairs[1] == [("a blue circle moving up", 0), ("a red circle moving left", 1)]
+
+
+def test_the_judge_learns_to_order_pairs_by_matches(world, tmp_path):
+    """The base VLM's pretraining (task judge): the reranker's prompt on the world's
+    (query, clip) pairs; afterwards p(yes) grows with the number of matching attributes."""
+    from rankvideo.scoring import VLMReranker
+
+    model = build(tmp_path / "vlm", CONFIG["tiny_models"]["tiny-qwen3-vl"], seed=0)
+    template = CONFIG["prompt"]["template"]
+    settings = {
+        **CONFIG["tiny_models"]["tiny-qwen3-vl-instruct"]["pretrain"],
+        "steps": JUDGE_STEPS,
+    }
+    task = settings.pop("task")
+    pretrain(
+        model, world, task, settings, template=template, answer_words=["yes", "no"],
+        video=dict(CONFIG["video"], cache=None),
+    )  # fmt: skip
+    losses = json.loads((model / "pretraining.json").read_text())["losses"]
+    assert np.mean(losses[-20:]) < np.mean(losses[:20]) - 0.05
+    records = read_world(world)
+    by_matches = judge_pairs(records)
+    reranker = VLMReranker(str(model), video=dict(CONFIG["video"], cache=None), profile=template)
+    mean = {}
+    for matches in (0, 3):
+        pairs = by_matches[matches][:: max(1, len(by_matches[matches]) // 24)]
+        queries = [query for query, _ in pairs]
+        paths = [str(world / records[index]["video"]) for _, index in pairs]
+        scored = reranker.score_batch(queries, paths)
+        mean[matches] = np.mean([s["logit_delta"] for s in scored])
+    assert mean[3] > mean[0] + 1.0, mean
 
 
 def _captions(path, texts: dict):

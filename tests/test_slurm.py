@@ -123,7 +123,10 @@ def test_rerank_shards_run_as_slurm_jobs(slurm, workdir):
     on the submitting host."""
     small = {
         "demo": {"videos_per_combination": 1, "pretraining_clips": 1},
-        "tiny_models": {"tiny-qwen3-vl": {"pretrain": {"steps": 10, "batch_size": 4}}},
+        "tiny_models": {
+            name: {"pretrain": {"steps": 10, "batch_size": 4}}
+            for name in ("tiny-qwen3-vl", "tiny-qwen3-vl-instruct")
+        },
         "rerank": {"depth": 10, "shards": 2},
     }
     (workdir / "small.yaml").write_text(yaml.safe_dump(small))
@@ -133,10 +136,11 @@ def test_rerank_shards_run_as_slurm_jobs(slurm, workdir):
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-5000:] + slurm.log_tail()
     ids = job_ids(result)
-    # demo_data, pretraining_world, tiny_models, extract, rerank_shard x 2 are submitted;
+    # demo_data, pretraining_world, tiny_models x 2 (the captioner, then the base VLM
+    # from it), extract, rerank_shard x 2 are submitted;
     # rerank_merge is a localrule (it only reads and writes files) and runs on the
     # submitting host
-    assert len(ids) == len(set(ids)) == 6, log[-5000:]
+    assert len(ids) == len(set(ids)) == 7, log[-5000:]
     assert job_states(slurm, ids) == {i: f"COMPLETED {slurm.partition}" for i in ids}
     slurm_logs = {p.stem for p in (workdir / ".snakemake/slurm_logs").rglob("*.log")}
     assert set(ids) <= slurm_logs

@@ -10,6 +10,7 @@ tokens, and saves them with `save_pretrained`. Every later step loads them with
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import torch
@@ -184,3 +185,12 @@ def build(output_dir, spec: dict, seed: int = 0) -> Path:
             f"unknown tiny architecture {spec['architecture']!r}; use {list(builders)}"
         )
     return builders[spec["architecture"]](output_dir, spec, seed)
+
+
+def copy_model(source_dir, output_dir) -> Path:
+    """A copy of the tiny model in `source_dir` (weights, tokenizer, processor), for a
+    model that starts where another one's pretraining ended."""
+    output_dir = Path(output_dir)
+    shutil.copytree(source_dir, output_dir, dirs_exist_ok=True)
+    log.info("copied the tiny model %s to %s", source_dir, output_dir)
+    return output_dir
