@@ -102,7 +102,9 @@ def rows(key: str, spec: dict, required: bool = False):
 
 def children(key: str, spec: dict):
     needed = set(spec.get("required", []))
-    for name, child in spec.get("properties", {}).items():
+    # keys that apply only to an object (`if: {type: object}`) are documented as keys
+    properties = spec.get("properties") or spec.get("then", {}).get("properties", {})
+    for name, child in properties.items():
         yield from rows(f"{key}.{name}" if key else name, child, name in needed)
     extra = spec.get("additionalProperties")
     if isinstance(extra, dict):

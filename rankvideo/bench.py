@@ -170,7 +170,14 @@ def vllm_timings(model: str, settings: dict, work: str, engine: dict) -> dict:
 
 
 def run(model: str, settings: BenchSettings, work: Path) -> list[dict]:
+    from rankvideo.prompt import get_profile
     from rankvideo.scoring import VLMReranker
+
+    if not get_profile(settings.template).video_first:
+        raise ValueError(
+            f"bench template {settings.template!r} puts the query before the video: there "
+            "is no prefix to share; use a video-first profile (chat, short, rankvideo-trained)"
+        )
 
     served = {}
     if "vllm" in settings.engines:

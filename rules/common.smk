@@ -387,10 +387,9 @@ def frame_cache(wildcards, input, output):
 
 
 def bench_settings():
-    """The bench section, scored with the configured prompt template on the rerank device."""
+    """The bench section (its own video-first template), on the rerank device."""
     return config["bench"] | {
         "vllm": config["vllm"],
-        "template": config["prompt"]["template"],
         "device": config["rerank"]["device"],
         "dtype": config["rerank"]["dtype"],
     }

@@ -40,7 +40,7 @@ def config():
 def tiny_vlm(tmp_path_factory, config):
     from rankvideo.demo.tiny_models import build
 
-    name = config["models"]["vlm"]
+    name = config["models"]["captioner"]  # a tiny Qwen3-VL built from its architecture
     return build(tmp_path_factory.mktemp("models") / name, config["tiny_models"][name], seed=0)
 
 

@@ -3,6 +3,8 @@
 import csv
 import json
 
+import pytest
+
 from rankvideo import bench as bench_module
 from rankvideo.bench import BenchSettings, bench, queries
 
@@ -72,3 +74,9 @@ def test_random_shapes_build_the_named_shapes_and_bench_them(tmp_path, monkeypat
     with open(out / "scoring.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     assert len(rows) == 4 and all(float(r["max_score_diff"]) < 1e-4 for r in rows)
+
+
+def test_a_query_first_template_is_refused(tmp_path, tiny_vlm):
+    settings = BenchSettings(frames=[2], queries_per_video=[1], videos=1, template="sandwich")
+    with pytest.raises(ValueError, match="'sandwich' puts the query before the video"):
+        bench(str(tiny_vlm), settings, tmp_path / "t.tsv", tmp_path / "t.png", tmp_path / "w")

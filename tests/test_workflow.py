@@ -99,6 +99,22 @@ def test_archive_training_data_skips_the_teacher(workdir):
             "stage2: {losses: {pointwise: 1, positive_weight: 0, negative_weight: 0}}",
             "positive_weight and negative_weight are both 0",
         ),
+        (
+            "tiny_models: {tiny-qwen3-vl-instruct: {from: tiny-qwen3-omni}}",
+            "model 'tiny-qwen3-omni': no architecture under tiny_models",
+        ),
+        (
+            "tiny_models: {tiny-qwen3: {pretrain: {task: judge}}}",
+            "tiny_models.tiny-qwen3.pretrain.task: a qwen3 model cannot learn 'judge'",
+        ),
+        (
+            "tiny_models: {tiny-x: {from: tiny-qwen3-vl-instruct}}\nmodels: {vlm: tiny-x}",
+            "tiny_models.tiny-x.from: 'tiny-qwen3-vl-instruct' is not a tiny model built",
+        ),
+        (
+            "tiny_models: {tiny-qwen3: {pretrain: {stepz: 3}}}",
+            "Additional properties are not allowed ('stepz' was unexpected)",
+        ),
     ],
 )
 def test_bad_config_is_refused_before_any_job(workdir, bad, named):
@@ -108,6 +124,20 @@ def test_bad_config_is_refused_before_any_job(workdir, bad, named):
     assert result.returncode != 0
     assert named in result.stdout + result.stderr
     assert not (workdir / "results").exists()
+
+
+def test_tiny_models_without_pretraining_or_from_another_plan(workdir):
+    """pretrain: null keeps a tiny model as built; `from` alone copies another one."""
+    (workdir / "tiny.yaml").write_text(
+        "tiny_models: {tiny-qwen3: {pretrain: null}, tiny-x: {from: tiny-qwen3-vl}}\n"
+        "models: {vlm: tiny-x}\n"
+    )
+    result = snakemake("results/eval/ndcg.tsv", "-n", "--configfile", "tiny.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = [j.split("\nrule ")[0] for j in result.stdout.split("rule tiny_models:")[1:]]
+    inputs = {re.search(r"output: (\S+)", j).group(1): re.search(r"input: (.*)", j) for j in jobs}
+    assert inputs["resources/models/tiny-qwen3"] is None  # nothing to learn from
+    assert inputs["resources/models/tiny-x"].group(1) == "resources/models/tiny-qwen3-vl"
 
 
 @pytest.mark.parametrize(
