@@ -169,7 +169,7 @@ def test_another_checkpoint_of_equal_sizes_and_times_is_not_resumed(
 ):
     """An archive of another checkpoint extracted at the same path keeps every file's size
     and time; the content digest tells them apart."""
-    name = config["models"]["vlm"]
+    name = config["models"]["captioner"]  # a tiny Qwen3-VL built from its architecture
     model = build_vlm(tmp_path / "model", config["tiny_models"][name], seed=0)
     other = build_vlm(tmp_path / "other", config["tiny_models"][name], seed=1)
     reranker = VLMReranker(str(model), video=DEMO_VIDEO, profile="short")

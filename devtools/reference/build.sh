@@ -26,7 +26,7 @@ import yaml
 from rankvideo.demo.tiny_models import build
 
 config = yaml.safe_load(Path("config.yaml").read_text())
-name = config["models"]["vlm"]
+name = config["models"]["captioner"]  # a tiny Qwen3-VL built from its architecture, unpretrained
 build(Path(sys.argv[1]) / "vlm", config["tiny_models"][name], seed=0)
 PY
 .venv-ref/bin/python devtools/reference/fixtures.py "$models/vlm" tests/fixtures/reference/clips "$out"
