@@ -341,12 +341,15 @@ def test_every_config_key_is_described_in_the_schema():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
 
     def walk(values, node, prefix=""):
+        # keys of an object only (`if: {type: object}`); keys required in one of the forms
+        props = node.get("properties") or node.get("then", {}).get("properties", {})
+        required = [*node.get("required", [])]
+        required += [k for form in node.get("oneOf", []) for k in form.get("required", [])]
         for key, value in values.items():
-            props = node.get("properties", {})
             sub = props.get(key) or node.get("additionalProperties")
             assert isinstance(sub, dict), f"{prefix}{key} is not in the schema"
             assert "description" in sub, f"{prefix}{key} has no description"
-            if key in props and key not in node.get("required", []):
+            if key in props and key not in required:
                 assert "default" in sub, f"{prefix}{key} has no default"
             if isinstance(value, dict):
                 walk(value, sub, f"{prefix}{key}.")
