@@ -3,7 +3,8 @@
     python devtools/mutations.py [--cores 2] [--output mutations.tsv] [--keep DIR]
 
 Runs the demo (seed 0 unless `--config seed=N`) in a fresh copy of the workflow, whose
-`resources/` is this checkout's (the pretrained tiny models are built once), then once
+`resources/` is this checkout's (the pretrained tiny models are built once; with
+`--config` the copy builds its own, as they depend on the settings), then once
 per mutation: a copy of the intact run with one file corrupted, and Snakemake reruns
 everything downstream of it (the corrupted file is newer than their outputs).
 
@@ -177,8 +178,10 @@ def main(argv=None) -> int:
     copy_workflow(intact)
     systems = {"rerank": {"systems": SYSTEMS}}
     (intact / SYSTEMS_FILE).write_text(json.dumps(systems) + "\n")
-    (ROOT / "resources").mkdir(exist_ok=True)
-    if not (intact / "resources").exists():
+    # the checkout's models are built from its config: share them only for that config
+    # (Snakemake does not rebuild them when a shared copy's params differ)
+    if not args.config and not (intact / "resources").exists():
+        (ROOT / "resources").mkdir(exist_ok=True)
         (intact / "resources").symlink_to(ROOT / "resources")
     print(f"intact run in {intact}", file=sys.stderr, flush=True)
     snakemake(intact, args.cores, args.config)
